@@ -1,0 +1,201 @@
+"""Cancelling: by the parent (within the deadline, with refunds) and by the town (a session)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking import rules
+from booking.models import (
+    ACTIVE,
+    PLACE_TAKING,
+    Booking,
+    BookingState,
+    EventKind,
+    LedgerKind,
+    Participant,
+    PaymentMode,
+    Session,
+    Structure,
+    WalletKind,
+)
+from booking.refusals import Refusal, Refused
+from booking.services.basket import owned_booking, remove_from_basket
+from booking.services.common import Actor, lock_session, record_event
+from booking.services.eligibility import cancellation_deadline
+from booking.services.holds import end_booking, give_freed_places
+from booking.services.wallets import post_entry
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    booking: Booking
+    refund_cents: int = 0
+    refund_coupons: int = 0
+
+
+def cancellation_refusal(
+    booking: Booking, session: Session, now: datetime, tz: ZoneInfo
+) -> Refused | None:
+    """Whether the parent may cancel this booking now (None) or why not.
+
+    Held, waitlisted and unpaid bookings can always be dropped. A confirmed booking can be
+    cancelled until the cancellation deadline; after it, coupon activities still allow it
+    without refund (as towns do), other modes refuse.
+    """
+    if booking.state not in ACTIVE:
+        return Refused(Refusal.NOT_CANCELLABLE, state=booking.state.value)
+    if booking.state is not BookingState.CONFIRMED:
+        return None
+    if now >= session.starts_at:
+        return Refused(Refusal.CANCELLATION_PAST_DEADLINE, deadline=session.starts_at)
+    deadline = cancellation_deadline(session.activity, session, tz)
+    if now >= deadline and session.activity.payment_mode is not PaymentMode.COUPONS:
+        return Refused(Refusal.CANCELLATION_PAST_DEADLINE, deadline=deadline)
+    return None
+
+
+def refund_due(booking: Booking, session: Session, now: datetime, tz: ZoneInfo) -> tuple[int, int]:
+    """(cents, coupons) given back when cancelling a confirmed booking now."""
+    if booking.state is not BookingState.CONFIRMED:
+        return 0, 0
+    if now >= cancellation_deadline(session.activity, session, tz):
+        return 0, 0
+    mode = session.activity.payment_mode
+    if mode is PaymentMode.COUPONS:
+        return 0, booking.coupons
+    if mode in (PaymentMode.WALLET, PaymentMode.IMMEDIATE):
+        return booking.price_cents, 0
+    return 0, 0
+
+
+async def cancel_booking(
+    db: AsyncSession, *, actor: Actor, booking_id: int, now: datetime
+) -> Cancellation:
+    """Cancel one booking of the actor's household; refund and free the place.
+
+    Rules: see `cancellation_refusal`; inside the deadline, wallet and paid bookings are
+    credited to the euro wallet and coupons back to the coupon wallet; in a family session
+    an adult cannot leave children without enough adults. The freed place goes to the
+    waitlist.
+    """
+    booking = await owned_booking(db, actor, booking_id)
+    if booking.state is BookingState.HELD:
+        return Cancellation(
+            await remove_from_basket(db, actor=actor, booking_id=booking_id, now=now)
+        )
+    session = await lock_session(db, booking.session_id)
+    structure = await db.get(Structure, session.activity.structure_id)
+    tz = ZoneInfo(structure.timezone if structure else "Europe/Paris")
+    refusal = cancellation_refusal(booking, session, now, tz)
+    if refusal is not None:
+        raise refusal
+    await _check_adults_remain(db, booking, session)
+    refund_cents, refund_coupons = refund_due(booking, session, now, tz)
+    took_place = booking.state in PLACE_TAKING
+    end_booking(booking, BookingState.CANCELLED, now)
+    await _refund(db, booking, refund_cents, refund_coupons, now, label=session.activity.name)
+    record_event(
+        db,
+        kind=EventKind.CANCELLED,
+        at=now,
+        actor=actor,
+        booking=booking,
+        refund_cents=refund_cents,
+        refund_coupons=refund_coupons,
+    )
+    if took_place:
+        await give_freed_places(db, session, now, actor)
+    return Cancellation(booking, refund_cents, refund_coupons)
+
+
+async def _check_adults_remain(db: AsyncSession, booking: Booking, session: Session) -> None:
+    ratio = session.activity.children_per_adult
+    if ratio is None or booking.state not in PLACE_TAKING:
+        return
+    births = (
+        await db.execute(
+            select(Booking.id, Participant.birth_date)
+            .join(Participant, Participant.id == Booking.participant_id)
+            .where(
+                Booking.household_id == booking.household_id,
+                Booking.session_id == session.id,
+                Booking.state.in_(PLACE_TAKING),
+            )
+        )
+    ).all()
+    remaining = [birth for booking_id, birth in births if booking_id != booking.id]
+    adults = sum(1 for birth in remaining if rules.is_adult(birth, session.day))
+    children = len(remaining) - adults
+    if children > adults * ratio:
+        raise Refused(Refusal.ADULT_STILL_NEEDED, children_per_adult=ratio)
+
+
+async def _refund(
+    db: AsyncSession, booking: Booking, cents: int, coupons: int, now: datetime, *, label: str
+) -> None:
+    if cents:
+        await post_entry(
+            db,
+            household_id=booking.household_id,
+            kind=WalletKind.EUROS,
+            amount=cents,
+            entry_kind=LedgerKind.REFUND,
+            at=now,
+            label=label,
+            booking_id=booking.id,
+        )
+    if coupons:
+        await post_entry(
+            db,
+            household_id=booking.household_id,
+            kind=WalletKind.COUPONS,
+            amount=coupons,
+            entry_kind=LedgerKind.REFUND,
+            at=now,
+            label=label,
+            booking_id=booking.id,
+        )
+
+
+async def cancel_session(
+    db: AsyncSession, *, actor: Actor, session_id: int, now: datetime, reason: str = ""
+) -> list[Cancellation]:
+    """The town cancels a session: every booking is cancelled and fully refunded."""
+    session = await lock_session(db, session_id)
+    if session.cancelled_at is not None:
+        return []
+    session.cancelled_at = now
+    bookings = (
+        await db.scalars(
+            select(Booking).where(Booking.session_id == session.id, Booking.state.in_(ACTIVE))
+        )
+    ).all()
+    done = []
+    mode = session.activity.payment_mode
+    for booking in bookings:
+        paid = booking.state is BookingState.CONFIRMED
+        cents = (
+            booking.price_cents
+            if paid and mode in (PaymentMode.WALLET, PaymentMode.IMMEDIATE)
+            else 0
+        )
+        coupons = booking.coupons if paid and mode is PaymentMode.COUPONS else 0
+        end_booking(booking, BookingState.CANCELLED, now)
+        await _refund(db, booking, cents, coupons, now, label=session.activity.name)
+        record_event(
+            db,
+            kind=EventKind.CANCELLED_BY_TOWN,
+            at=now,
+            actor=actor,
+            booking=booking,
+            refund_cents=cents,
+            refund_coupons=coupons,
+            reason=reason,
+        )
+        done.append(Cancellation(booking, cents, coupons))
+    return done
