@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -20,8 +22,18 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision`. Blocking: call it off the event loop."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database at `url` to `revision`.
+
+    Blocking. Alembic's environment runs its own event loop, so when called from a thread
+    that already runs one, the migration runs in a worker thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(alembic_config(url), revision)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, alembic_config(url), revision).result()
 
 
 def make_revision(url: str, message: str) -> None:
