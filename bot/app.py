@@ -1,0 +1,59 @@
+"""The composition root: builds the aiohttp application with its database, clock and jobs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from booking.clock import Clock, clock_from_env
+from booking.db import Database
+from bot.scheduler import scheduler_ctx
+from bot.settings import Settings
+from bot.web.catalogue_api import get_catalogue
+from bot.web.errors import error_middleware
+from bot.web.keys import CLOCK, DATABASE, SETTINGS
+
+STATIC = Path(__file__).parent / "web" / "static"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and database reachability, for the operator's monitoring."""
+    from sqlalchemy import text
+
+    async with request.app[DATABASE].reading() as db:
+        await db.execute(text("SELECT 1"))
+    return web.json_response({"status": "ok", "now": request.app[CLOCK].now().isoformat()})
+
+
+async def index(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+def build_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
+    run_scheduler: bool = True,
+) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or clock_from_env(settings.now)
+    owns_database = database is None
+    app[DATABASE] = database or Database.from_url(settings.database_url)
+
+    async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            await app[DATABASE].dispose()
+
+    app.cleanup_ctx.append(database_ctx)
+    if run_scheduler:
+        app.cleanup_ctx.append(scheduler_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/catalogue", get_catalogue)
+    app.router.add_get("/", index)
+    app.router.add_static("/static", STATIC, show_index=False)
+    return app

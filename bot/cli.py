@@ -1,0 +1,141 @@
+"""The `ribambelle` command line: serve, db upgrade, demo, catalogue import, export bookings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from booking.clock import clock_from_env
+from booking.db import Database, normalise_url
+from booking.migrate import upgrade
+from bot.settings import Settings
+
+log = logging.getLogger("ribambelle")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ribambelle", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="web chat, API, Telegram and scheduler")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--demo", action="store_true", help="migrate and load the demo town first")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="run the Alembic migrations")
+
+    commands.add_parser("demo", help="load the demo town into an empty database")
+
+    catalogue = commands.add_parser("catalogue", help="the town's catalogue")
+    catalogue_commands = catalogue.add_subparsers(dest="catalogue_command", required=True)
+    load = catalogue_commands.add_parser("import", help="import activities, sessions, tariffs")
+    load.add_argument("file", type=Path)
+
+    export = commands.add_parser("export", help="exports for the town's staff")
+    export_commands = export.add_subparsers(dest="export_command", required=True)
+    bookings = export_commands.add_parser("bookings", help="every booking, as CSV or JSON")
+    bookings.add_argument("--format", choices=("csv", "json"), default="csv")
+    bookings.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    return parser
+
+
+async def _with_database(settings: Settings, work):  # noqa: ANN001, ANN202
+    database = Database.from_url(settings.database_url)
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
+
+
+def _load_demo(settings: Settings) -> None:
+    from booking.demo import load_demo
+
+    clock = clock_from_env(settings.now)
+
+    async def work(database: Database) -> None:
+        if await load_demo(database, clock.now()):
+            log.info("demo town loaded (households dupont, martin, bernard)")
+        else:
+            log.info("the database already holds a town: demo not loaded")
+
+    asyncio.run(_with_database(settings, work))
+
+
+def _import_catalogue(settings: Settings, path: Path) -> int:
+    from booking.catalogue_file import CatalogueError, import_catalogue_file
+
+    clock = clock_from_env(settings.now)
+
+    async def work(database: Database) -> int:
+        try:
+            report = await import_catalogue_file(database, path, clock.now())
+        except CatalogueError as error:
+            print(f"{path}: nothing imported, {len(error.errors)} error(s):", file=sys.stderr)
+            for line in error.errors:
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        print(report)
+        return 0
+
+    return asyncio.run(_with_database(settings, work))
+
+
+def _export_bookings(settings: Settings, fmt: str, output: Path | None) -> None:
+    from booking.export import export_bookings
+
+    async def work(database: Database) -> None:
+        if output is None:
+            await export_bookings(database, fmt, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as out:
+                await export_bookings(database, fmt, out)
+
+    asyncio.run(_with_database(settings, work))
+
+
+def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
+    from bot.app import build_app
+
+    if demo:
+        upgrade(settings.database_url)
+        _load_demo(settings)
+    log.info("database: %s", _redacted(settings.database_url))
+    web.run_app(build_app(settings), host=host, port=port, print=None)
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "serve":
+        log.info("serving the web chat on http://%s:%d", args.host, args.port)
+        _serve(settings, args.host, args.port, args.demo)
+    elif args.command == "db":
+        upgrade(settings.database_url)
+        log.info("database %s is up to date", _redacted(settings.database_url))
+    elif args.command == "demo":
+        _load_demo(settings)
+    elif args.command == "catalogue":
+        return _import_catalogue(settings, args.file)
+    elif args.command == "export":
+        _export_bookings(settings, args.format, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

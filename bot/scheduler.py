@@ -1,0 +1,42 @@
+"""Background sweeps run inside `ribambelle serve`: idempotent, safe with two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from booking.clock import Clock
+from booking.db import Database
+from booking.services.holds import sweep_expired_holds
+from bot.web.keys import CLOCK, DATABASE, SETTINGS
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_holds_once(database: Database, clock: Clock) -> int:
+    async with database.writing() as db:
+        return await sweep_expired_holds(db, clock.now())
+
+
+async def run_every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run `job` every `seconds`; a failing run is logged and retried at the next tick."""
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("background job %s failed", name)
+        await asyncio.sleep(seconds)
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    database, clock = app[DATABASE], app[CLOCK]
+    interval = app[SETTINGS].sweep_seconds
+    task = asyncio.create_task(
+        run_every(interval, lambda: sweep_holds_once(database, clock), "sweep_holds")
+    )
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

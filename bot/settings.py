@@ -1,0 +1,43 @@
+"""Process settings, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from booking.db import DEFAULT_DATABASE_URL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every `RIBAMBELLE_*` variable the product reads (listed in the README)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    now: str | None = None
+    public_url: str = "http://127.0.0.1:8080"
+    telegram_token: str | None = None
+    telegram_webhook_url: str | None = None
+    smtp_url: str | None = None
+    payment_secret: str | None = None
+    sweep_seconds: float = 30.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(f"RIBAMBELLE_{name}", "").strip()
+            return value or None
+
+        return cls(
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            now=get("NOW"),
+            public_url=(get("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            telegram_token=get("TELEGRAM_TOKEN"),
+            telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"),
+            smtp_url=get("SMTP_URL"),
+            payment_secret=get("PAYMENT_SECRET"),
+            sweep_seconds=float(get("SWEEP_SECONDS") or 30),
+        )
