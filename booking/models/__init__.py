@@ -26,6 +26,7 @@ from booking.models.catalogue import (
     Supplement,
     Tariff,
 )
+from booking.models.conversations import Conversation, PushedMessage
 from booking.models.money import (
     LedgerEntry,
     LedgerKind,
@@ -53,6 +54,8 @@ __all__ = [
     "BusStop",
     "Category",
     "Channel",
+    "Conversation",
+    "PushedMessage",
     "DeadlineKind",
     "Dossier",
     "Enrolment",

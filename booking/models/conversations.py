@@ -1,0 +1,45 @@
+"""Chat conversations: the dialog state of each channel conversation, and pushed messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from booking.models.base import Base
+
+
+class Conversation(Base):
+    """One conversation on one channel (a web chat token's hash, a Telegram chat id).
+
+    `state` is the dialog engine's serialised state; `version` guards it against two
+    messages racing on one conversation (optimistic concurrency).
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(128))
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("guardians.id"), index=True)
+    last_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PushedMessage(Base):
+    """A message sent outside a turn (payment result, reminder), kept for the web inbox."""
+
+    __tablename__ = "pushed_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime]
