@@ -36,6 +36,9 @@ class Refusal(enum.StrEnum):
     INVALID_AMOUNT = "invalid_amount"
     UNKNOWN_SUPPLEMENT = "unknown_supplement"  # code
     UNKNOWN_BUS_STOP = "unknown_bus_stop"
+    BAD_CREDENTIALS = "bad_credentials"  # attempts_left
+    ACCOUNT_LOCKED = "account_locked"  # until
+    WEAK_PASSWORD = "weak_password"  # min_length
 
 
 class Refused(Exception):

@@ -12,8 +12,20 @@ from booking.db import Database
 from bot.scheduler import scheduler_ctx
 from bot.settings import Settings
 from bot.web.catalogue_api import get_catalogue
+from bot.web.chat_api import setup_chat_routes
 from bot.web.errors import error_middleware
-from bot.web.keys import CLOCK, DATABASE, SETTINGS
+from bot.web.keys import (
+    CLOCK,
+    DATABASE,
+    ENGINE,
+    NEW_CHAT_LIMITER,
+    PUSH_HUB,
+    SETTINGS,
+    TURN_LIMITER,
+)
+from bot.web.push import WebPushHub
+from bot.web.ratelimit import RateLimiter
+from dialogs.engine import Engine
 
 STATIC = Path(__file__).parent / "web" / "static"
 
@@ -52,6 +64,13 @@ def build_app(
     app.cleanup_ctx.append(database_ctx)
     if run_scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
+    app[ENGINE] = Engine(app[DATABASE], app[CLOCK])
+    app[TURN_LIMITER] = RateLimiter(settings.chat_turns_per_second, settings.chat_burst)
+    app[NEW_CHAT_LIMITER] = RateLimiter(
+        settings.new_chats_per_minute / 60, max(1, settings.new_chats_per_minute // 4)
+    )
+    app[PUSH_HUB] = WebPushHub()
+    setup_chat_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/catalogue", get_catalogue)
     app.router.add_get("/", index)

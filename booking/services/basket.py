@@ -229,7 +229,10 @@ async def owned_booking(db: AsyncSession, actor: Actor, booking_id: int) -> Book
     booking = await db.scalar(
         select(Booking)
         .where(Booking.id == booking_id)
-        .options(joinedload(Booking.session).joinedload(Session.activity))
+        .options(
+            joinedload(Booking.session).joinedload(Session.activity),
+            joinedload(Booking.participant),
+        )
     )
     if booking is None or (
         actor.household_id is not None and booking.household_id != actor.household_id
@@ -270,7 +273,8 @@ async def basket_items(db: AsyncSession, household_id: int) -> tuple[Basket | No
                 joinedload(Booking.session).joinedload(Session.activity),
                 joinedload(Booking.participant),
             )
-            .order_by(Booking.participant_id, Booking.id)
+            .join(Session, Session.id == Booking.session_id)
+            .order_by(Session.starts_at, Booking.participant_id, Booking.id)
         )
     ).all()
     return basket, list(items)

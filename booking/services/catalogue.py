@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
 
 from booking.models import (
     PLACE_TAKING,
@@ -103,8 +104,9 @@ async def browse(
     """
     today = now.date()
     query = (
-        select(Session, Activity, Structure.timezone)
+        select(Session, Structure.timezone)
         .join(Activity, Activity.id == Session.activity_id)
+        .options(contains_eager(Session.activity))
         .join(Structure, Structure.id == Activity.structure_id)
         .where(Session.day >= max(today, date_from or today), Session.cancelled_at.is_(None))
         .order_by(Activity.category, Activity.name, Session.starts_at)
@@ -120,12 +122,13 @@ async def browse(
     if activity_ids is not None:
         query = query.where(Activity.id.in_(activity_ids))
     rows = (await db.execute(query)).tuples().all()
-    taken = await places_taken_by_session(db, [session.id for session, _, _ in rows])
+    taken = await places_taken_by_session(db, [session.id for session, _ in rows])
     waves: dict[int, dict[str, datetime]] = {}
     for wave in await db.scalars(select(OpeningWave)):
         waves.setdefault(wave.activity_id, {})[wave.household_group] = wave.opens_at
     views: dict[int, ActivityView] = {}
-    for session, activity, timezone in rows:
+    for session, timezone in rows:
+        activity = session.activity
         used = taken.get(session.id, 0)
         state = availability_of(
             session,

@@ -7,7 +7,14 @@ from aiohttp import web
 from booking.clock import Clock
 from booking.db import Database
 from bot.settings import Settings
+from bot.web.push import WebPushHub
+from bot.web.ratelimit import RateLimiter
+from dialogs.engine import Engine
 
 DATABASE = web.AppKey("database", Database)
 CLOCK = web.AppKey("clock", Clock)
 SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", Engine)
+TURN_LIMITER = web.AppKey("turn_limiter", RateLimiter)
+NEW_CHAT_LIMITER = web.AppKey("new_chat_limiter", RateLimiter)
+PUSH_HUB = web.AppKey("push_hub", WebPushHub)

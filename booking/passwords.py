@@ -1,0 +1,55 @@
+"""Guardian passwords: argon2id hashes through argon2-cffi, never stored in clear."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2id and a fresh random salt.
+
+    Args:
+        password: the password in clear.
+
+    Returns:
+        The encoded hash (parameters and salt included), for `Guardian.password_hash`.
+    """
+    return _hasher.hash(password)
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash("no such guardian")
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether `password` matches the stored hash (argon2-cffi's argument order).
+
+    Without a hash (unknown login) a dummy hash is checked all the same, so that the time
+    taken does not tell which logins exist.
+
+    Args:
+        password_hash: the encoded hash from `hash_password`, or None.
+        password: the password in clear, as typed.
+
+    Returns:
+        True on a match; False on a mismatch, a missing or a malformed hash (never raises).
+    """
+    try:
+        matches = _hasher.verify(password_hash or _dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return matches and password_hash is not None
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether the hash was made with other parameters and should be redone at next login."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True

@@ -1,0 +1,202 @@
+"""The web chat API: POST /api/chat/turn, GET /api/chat/inbox, the WebSocket /api/chat/ws."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from booking.services.conversations import find_conversation, pushed_after
+from bot.web.errors import json_error
+from bot.web.keys import DATABASE, ENGINE, NEW_CHAT_LIMITER, PUSH_HUB, SETTINGS, TURN_LIMITER
+from bot.web.messages import message_json
+from dialogs.engine import Incoming
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+COOKIE = "ribambelle_chat"
+MAX_BODY = 16 * 1024
+MAX_TEXT = 2000
+MAX_PAYLOAD = 64
+FIELDS = {"conversation", "text", "button"}
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def conversation_key(token: str) -> str:
+    """Only a hash of the token is stored: a leaked database opens no conversation."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_turn(body: Any) -> tuple[str | None, Incoming]:
+    if not isinstance(body, dict):
+        raise BadRequest(400, "bad_body", "The body must be a JSON object.")
+    unknown = set(body) - FIELDS
+    if unknown:
+        raise BadRequest(400, "unknown_field", f"Unknown field: {sorted(unknown)[0]}.")
+    token = body.get("conversation")
+    if token is not None and (not isinstance(token, str) or not 0 < len(token) <= 128):
+        raise BadRequest(400, "bad_conversation", "conversation must be a token or null.")
+    has_text, has_button = "text" in body, "button" in body
+    if has_text == has_button:
+        raise BadRequest(400, "bad_body", "Send either text or button.")
+    if has_text:
+        text = body["text"]
+        if not isinstance(text, str) or len(text) > MAX_TEXT:
+            raise BadRequest(
+                400, "bad_text", f"text must be a string of at most {MAX_TEXT} characters."
+            )
+        return token, Incoming(text=text)
+    button = body["button"]
+    if not isinstance(button, str) or not 0 < len(button) <= MAX_PAYLOAD:
+        raise BadRequest(400, "bad_button", "button must be a short payload string.")
+    return token, Incoming(button=button)
+
+
+async def _known(app: web.Application, token: str) -> int | None:
+    async with app[DATABASE].reading() as db:
+        conversation = await find_conversation(db, CHANNEL, conversation_key(token))
+        return conversation.id if conversation is not None else None
+
+
+async def resolve_token(request: web.Request, token: str | None) -> tuple[str, bool]:
+    """(token, is_new): an explicit unknown token is a 404; a stale cookie starts afresh."""
+    if token is not None:
+        if await _known(request.app, token) is None:
+            raise BadRequest(404, "unknown_conversation", "Unknown conversation.")
+        return token, False
+    cookie = request.cookies.get(COOKIE)
+    if cookie and len(cookie) <= 128 and await _known(request.app, cookie) is not None:
+        return cookie, False
+    if not request.app[NEW_CHAT_LIMITER].allow(request.remote or "?"):
+        raise BadRequest(429, "too_many_requests", "Too many new conversations; try again later.")
+    return secrets.token_urlsafe(32), True
+
+
+async def run_turn(request: web.Request, token: str, incoming: Incoming) -> list[dict[str, Any]]:
+    if not request.app[TURN_LIMITER].allow(token):
+        raise BadRequest(429, "too_many_requests", "Slow down: too many messages at once.")
+    language = request.headers.get("Accept-Language", "")
+    incoming = Incoming(
+        text=incoming.text, button=incoming.button, locale_hint=language[:16] or None
+    )
+    result = await request.app[ENGINE].handle(CHANNEL, conversation_key(token), incoming)
+    return [
+        message_json(result.first_message_id + index, reply)
+        for index, reply in enumerate(result.replies)
+    ]
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    secure = request.app[SETTINGS].public_url.startswith("https://")
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
+        max_age=180 * 24 * 3600,
+        path="/",
+    )
+
+
+async def post_turn(request: web.Request) -> web.Response:
+    """One turn: text or a button payload in, the replies out."""
+    try:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise BadRequest(413, "too_large", "The body is too large.")
+        raw = await request.content.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise BadRequest(413, "too_large", "The body is too large.")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(400, "bad_json", "The body is not valid JSON.") from None
+        token, incoming = parse_turn(body)
+        token, is_new = await resolve_token(request, token)
+        messages = await run_turn(request, token, incoming)
+    except BadRequest as error:
+        return json_error(error.status, error.code, error.message)
+    response = web.json_response({"conversation": token, "messages": messages})
+    if is_new or request.cookies.get(COOKIE) != token:
+        _set_cookie(request, response, token)
+    return response
+
+
+def _token_from_query(request: web.Request) -> str | None:
+    token = request.query.get("conversation") or request.cookies.get(COOKIE)
+    if token is None or len(token) > 128:
+        return None
+    return token
+
+
+async def get_inbox(request: web.Request) -> web.Response:
+    """Messages pushed to this conversation after a message id."""
+    token = _token_from_query(request)
+    after_text = request.query.get("after", "0")
+    if not after_text.isdigit() or len(after_text) > 12:
+        return json_error(400, "bad_after", "after must be a message id.")
+    conversation_id = await _known(request.app, token) if token else None
+    if conversation_id is None:
+        return json_error(404, "unknown_conversation", "Unknown conversation.")
+    if not request.app[TURN_LIMITER].allow(token):
+        return json_error(429, "too_many_requests", "Slow down: too many requests at once.")
+    async with request.app[DATABASE].reading() as db:
+        messages = await pushed_after(db, conversation_id, int(after_text))
+        return web.json_response({"messages": [message.body for message in messages]})
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """Turns in, replies and pushed messages out, on one socket."""
+    token = _token_from_query(request)
+    conversation_id = await _known(request.app, token) if token else None
+    if conversation_id is None:
+        return json_error(404, "unknown_conversation", "Unknown conversation.")
+    socket = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_BODY)
+    await socket.prepare(request)
+    hub = request.app[PUSH_HUB]
+    hub.attach(conversation_id, socket)
+    try:
+        async for frame in socket:
+            if frame.type is not WSMsgType.TEXT:
+                if frame.type is WSMsgType.ERROR:
+                    break
+                await socket.send_json({"error": "bad_frame", "message": "Send JSON text frames."})
+                continue
+            try:
+                try:
+                    body = json.loads(frame.data)
+                except ValueError:
+                    raise BadRequest(400, "bad_json", "The message is not valid JSON.") from None
+                frame_token, incoming = parse_turn(body)
+                if frame_token is not None and frame_token != token:
+                    raise BadRequest(
+                        400, "bad_conversation", "This socket belongs to another conversation."
+                    )
+                for message in await run_turn(request, token, incoming):
+                    await socket.send_json(message)
+            except BadRequest as error:
+                await socket.send_json({"error": error.code, "message": error.message})
+            except Exception:
+                log.exception("turn failed on the web socket")
+                await socket.send_json(
+                    {"error": "internal_error", "message": "Internal error, please try again."}
+                )
+    finally:
+        hub.detach(conversation_id, socket)
+    return socket
+
+
+def setup_chat_routes(app: web.Application) -> None:
+    app.router.add_post("/api/chat/turn", post_turn)
+    app.router.add_get("/api/chat/inbox", get_inbox)
+    app.router.add_get("/api/chat/ws", websocket)

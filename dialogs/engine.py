@@ -1,0 +1,136 @@
+"""The conversation engine: one entry point, `Engine.handle`, for every channel.
+
+```mermaid
+stateDiagram-v2
+    [*] --> start
+    start --> login_user: Se connecter
+    start --> browse: Voir les activités
+    login_user --> login_password
+    login_password --> new_password: first login
+    new_password --> new_password_confirm
+    new_password_confirm --> terms
+    terms --> menu
+    login_password --> menu
+    menu --> child: Réserver
+    child --> activity
+    activity --> calendar
+    calendar --> calendar: tap a day / type dates / month
+    calendar --> waitlist_offer: full day
+    waitlist_offer --> calendar
+    calendar --> recap: Récapitulatif
+    recap --> menu: Confirmer / Abandonner
+    recap --> calendar: Modifier
+    menu --> bookings: Mes réservations
+    bookings --> recap: Annuler une réservation
+    menu --> balance: Solde
+    menu --> start: Déconnexion
+```
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from booking.clock import Clock
+from booking.db import Database
+from booking.services.conversations import (
+    StaleConversation,
+    find_conversation,
+    open_conversation,
+    save_conversation,
+)
+from dialogs import flows  # noqa: F401 - registers the actions and steps
+from dialogs.flows.common import global_text, not_understood
+from dialogs.i18n import Translator, pick_locale
+from dialogs.replies import Reply
+from dialogs.state import State
+from dialogs.turn import ACTIONS, TEXT_HANDLERS, Turn
+
+log = logging.getLogger(__name__)
+MAX_TEXT = 2000
+RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Incoming:
+    text: str | None = None
+    button: str | None = None
+    locale_hint: str | None = None  # the channel's idea of the user's language
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    conversation_id: int
+    first_message_id: int
+    replies: list[Reply]
+    household_id: int | None
+
+
+class Engine:
+    def __init__(self, database: Database, clock: Clock) -> None:
+        self.database = database
+        self.clock = clock
+
+    async def exists(self, channel: str, key: str) -> bool:
+        async with self.database.reading() as db:
+            return await find_conversation(db, channel, key) is not None
+
+    async def handle(self, channel: str, key: str, incoming: Incoming) -> TurnResult:
+        """Run one turn: load the state, act, save the state (replayed if a racing message
+        changed it meanwhile), all in one transaction with the booking changes."""
+        for _attempt in range(RETRIES):
+            try:
+                return await self._handle_once(channel, key, incoming)
+            except StaleConversation:
+                log.info("conversation %s/%s changed meanwhile: replaying the turn", channel, key)
+        raise RuntimeError("conversation kept changing")
+
+    async def _handle_once(self, channel: str, key: str, incoming: Incoming) -> TurnResult:
+        now = self.clock.now()
+        async with self.database.writing() as db:
+            conversation = await open_conversation(db, channel, key, now)
+            state = State.from_json(conversation.state)
+            locale = pick_locale(state.locale, incoming.locale_hint)
+            turn = Turn(db=db, now=now, state=state, t=Translator(locale), channel=channel)
+            await dispatch(turn, incoming)
+            turn.seal()
+            first_id = await save_conversation(
+                db,
+                conversation,
+                state=state.to_json(),
+                household_id=state.household_id,
+                guardian_id=state.guardian_id,
+                messages=len(turn.replies),
+                now=now,
+            )
+            return TurnResult(conversation.id, first_id, turn.replies, state.household_id)
+
+
+async def dispatch(turn: Turn, incoming: Incoming) -> None:
+    if incoming.button is not None:
+        await _press(turn, incoming.button)
+        return
+    text = (incoming.text or "").strip()[:MAX_TEXT]
+    if not text:
+        await turn.show()
+        return
+    handler = TEXT_HANDLERS.get(turn.state.step)
+    if handler is not None and getattr(handler, "raw", False):
+        await handler(turn, text)  # a login or a password: never read as a command
+        return
+    if await global_text(turn, text):
+        return
+    if handler is not None and await handler(turn, text):
+        return
+    await not_understood(turn)
+
+
+async def _press(turn: Turn, payload: str) -> None:
+    resolved = turn.resolve(payload[:64])
+    if resolved is None or resolved[0] not in ACTIONS:
+        turn.say(turn.t._("Ce bouton n'est plus valable. Voici où nous en sommes :"))
+        await turn.show()
+        return
+    name, *args = resolved
+    await ACTIONS[name](turn, *args)

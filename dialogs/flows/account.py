@@ -1,0 +1,215 @@
+"""Logging in (with the first-login password change and terms), and logging out."""
+
+from __future__ import annotations
+
+from booking.models import Guardian
+from booking.refusals import Refused
+from booking.services.accounts import accept_terms, authenticate, change_password, password_refusal
+from dialogs.explain import explain
+from dialogs.flows.common import nav_row, show_menu, show_start
+from dialogs.turn import Turn, action, step, text_handler
+
+
+def raw(handler):  # noqa: ANN001, ANN201
+    """Mark a text handler whose text is a secret or a login, never a command."""
+    handler.raw = True
+    return handler
+
+
+@action("login")
+async def start_login(turn: Turn) -> None:
+    if turn.state.logged_in:
+        await show_menu(turn)
+        return
+    await turn.show("login_user")
+
+
+@step("login_user")
+async def ask_login(turn: Turn) -> None:
+    turn.state.step = "login_user"
+    turn.say(
+        turn.t._("Quel est votre identifiant (il figure sur le courrier de la mairie) ?"),
+        [[turn.button(turn.t._("Annuler"), "start")]],
+    )
+
+
+@action("start")
+async def go_start(turn: Turn) -> None:
+    turn.state.login = None
+    await show_start(turn)
+
+
+@text_handler("login_user")
+@raw
+async def read_login(turn: Turn, text: str) -> bool:
+    turn.state.login = text.strip()[:64]
+    await turn.show("login_password")
+    return True
+
+
+@step("login_password")
+async def ask_password(turn: Turn) -> None:
+    turn.state.step = "login_password"
+    turn.say(
+        turn.t._("Votre mot de passe ? (Il sera effacé de la conversation.)"),
+        [[turn.button(turn.t._("Annuler"), "start")]],
+        secret_input=True,
+    )
+
+
+@text_handler("login_password")
+@raw
+async def read_password(turn: Turn, text: str) -> bool:
+    try:
+        guardian = await authenticate(turn.db, turn.state.login or "", text, turn.now)
+    except Refused as refused:
+        turn.say(explain(turn.t, refused))
+        await turn.show("login_user")
+        return True
+    await _logged_in(turn, guardian)
+    return True
+
+
+async def _logged_in(turn: Turn, guardian: Guardian) -> None:
+    state = turn.state
+    state.login = None
+    # The household opens only once the first-login steps are done.
+    state.guardian_id = guardian.id
+    state.household_id = None
+    state.question = {"household_id": guardian.household_id}
+    if guardian.language and state.locale is None:
+        from dialogs.i18n import Translator
+
+        state.locale = guardian.language
+        turn.t = Translator(guardian.language)
+    if guardian.must_change_password:
+        turn.say(
+            turn.t._("Bienvenue {name} ! C'est votre première connexion.", name=guardian.first_name)
+        )
+        await turn.show("new_password")
+        return
+    if guardian.terms_accepted_at is None:
+        await turn.show("terms")
+        return
+    _open_household(turn)
+    turn.say(turn.t._("Bonjour {name} !", name=guardian.first_name))
+    await show_menu(turn)
+
+
+def _open_household(turn: Turn) -> None:
+    turn.state.household_id = turn.state.question.get("household_id")
+    turn.state.question = {}
+
+
+@step("new_password")
+async def ask_new_password(turn: Turn) -> None:
+    turn.state.step = "new_password"
+    turn.say(
+        turn.t._(
+            "Choisissez un nouveau mot de passe : au moins 10 caractères, avec des lettres et "
+            "des chiffres."
+        ),
+        secret_input=True,
+    )
+
+
+@text_handler("new_password")
+@raw
+async def read_new_password(turn: Turn, text: str) -> bool:
+    refusal = password_refusal(text)
+    if refusal is not None:
+        turn.say(explain(turn.t, refusal))
+        await turn.show("new_password")
+        return True
+    # Only a hash of the candidate is kept between the two messages.
+    from booking.passwords import hash_password
+
+    turn.state.question["new_password_hash"] = hash_password(text)
+    turn.state.step = "new_password_confirm"
+    turn.say(turn.t._("Écrivez-le une seconde fois pour confirmer."), secret_input=True)
+    return True
+
+
+@step("new_password_confirm")
+async def ask_confirm_again(turn: Turn) -> None:
+    await ask_new_password(turn)
+
+
+@text_handler("new_password_confirm")
+@raw
+async def read_password_confirmation(turn: Turn, text: str) -> bool:
+    from booking.passwords import verify_password
+
+    if not verify_password(turn.state.question.get("new_password_hash"), text):
+        turn.say(turn.t._("Les deux mots de passe sont différents. Recommençons."))
+        await turn.show("new_password")
+        return True
+    await change_password(turn.db, turn.state.guardian_id, text)
+    turn.state.question.pop("new_password_hash", None)
+    turn.say(turn.t._("Votre mot de passe est enregistré."))
+    guardian = await turn.db.get(Guardian, turn.state.guardian_id)
+    if guardian is not None and guardian.terms_accepted_at is None:
+        await turn.show("terms")
+    else:
+        _open_household(turn)
+        await show_menu(turn)
+    return True
+
+
+@step("terms")
+async def ask_terms(turn: Turn) -> None:
+    turn.state.step = "terms"
+    t = turn.t
+    turn.say(
+        t._(
+            "Avant de continuer, lisez la notice de confidentialité (RGPD) et les conditions "
+            "d'utilisation : vos données (enfants, réservations, paiements) servent uniquement "
+            "aux services de la mairie, sont conservées le temps de la scolarité et vous pouvez "
+            "y accéder ou les rectifier auprès de la mairie. Les acceptez-vous ?"
+        ),
+        [
+            [turn.button(t._("J'accepte"), "accept_terms")],
+            [turn.button(t._("Je refuse"), "logout")],
+        ],
+    )
+
+
+@action("accept_terms")
+async def terms_accepted(turn: Turn) -> None:
+    if turn.state.guardian_id is None or turn.state.step != "terms":
+        await turn.show()
+        return
+    await accept_terms(turn.db, turn.state.guardian_id, turn.now)
+    _open_household(turn)
+    turn.say(turn.t._("Merci, c'est noté."))
+    await show_menu(turn)
+
+
+@action("logout")
+async def logout(turn: Turn) -> None:
+    turn.state.household_id = None
+    turn.state.guardian_id = None
+    turn.state.login = None
+    turn.state.forget_selection()
+    turn.say(turn.t._("Vous êtes déconnecté. À bientôt !"))
+    await show_start(turn)
+
+
+def require_login(function):  # noqa: ANN001, ANN201
+    """Actions for logged-in parents only; others are asked to log in first."""
+
+    async def guarded(turn: Turn, *args: object) -> None:
+        if not turn.state.logged_in:
+            if turn.state.step in ("new_password", "new_password_confirm", "terms"):
+                await turn.show()
+                return
+            turn.say(turn.t._("Connectez-vous d'abord pour cela."))
+            await turn.show("login_user")
+            return
+        await function(turn, *args)
+
+    guarded.__name__ = function.__name__
+    return guarded
+
+
+__all__ = ["nav_row", "require_login"]
