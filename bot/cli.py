@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "catalogue":
         return _import_catalogue(settings, args.file)
     elif args.command == "export":
-        _export_bookings(settings, args.format, args.output)
+        try:
+            _export_bookings(settings, args.format, args.output)
+        except BrokenPipeError:  # `ribambelle export bookings | head`
+            sys.stderr.close()
     return 0
 
 
