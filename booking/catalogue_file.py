@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,11 +47,16 @@ MAX_PRICE_CENTS = 1_000_000  # 10 000 €
 MAX_COUPONS = 100
 MAX_SPAN_DAYS = 731  # a pattern covers two school years at most
 
-WEEKDAYS = {
-    **{name: index for index, name in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))},
-    **{name: index for index, name in enumerate(("lun", "mar", "mer", "jeu", "ven", "sam", "dim"))},
-}
-WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_SPELLINGS = (
+    ("mon", "monday", "lun", "lundi"),
+    ("tue", "tuesday", "mar", "mardi"),
+    ("wed", "wednesday", "mer", "mercredi"),
+    ("thu", "thursday", "jeu", "jeudi"),
+    ("fri", "friday", "ven", "vendredi"),
+    ("sat", "saturday", "sam", "samedi"),
+    ("sun", "sunday", "dim", "dimanche"),
+)
+WEEKDAYS = {name: index for index, names in enumerate(_WEEKDAY_SPELLINGS) for name in names}
 
 _CODE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _EUROS = re.compile(r"(\d{1,7})(?:[.,](\d{1,2}))?")
@@ -98,8 +103,8 @@ def _clock_time(value: Any) -> dt.time:
 
 
 def _weekday(value: Any) -> int:
-    if isinstance(value, str) and value.strip().lower()[:3] in WEEKDAYS:
-        return WEEKDAYS[value.strip().lower()[:3]]
+    if isinstance(value, str) and value.strip().lower() in WEEKDAYS:
+        return WEEKDAYS[value.strip().lower()]
     raise ValueError("must be a weekday: mon, tue, wed, thu, fri, sat or sun")
 
 
@@ -123,7 +128,7 @@ def _holiday_names(value: Any) -> bool | list[str]:
 def _timezone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Paris)") from None
     return str(value)
 
@@ -293,11 +298,12 @@ class _CatalogueLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            if isinstance(key, Hashable) and key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
-            seen.add(key)
+            if isinstance(key, Hashable):
+                seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -322,7 +328,7 @@ def read_catalogue_file(path: str | Path) -> CatalogueSpec:
     except (OSError, UnicodeDecodeError) as error:
         raise CatalogueError([f"{path}: cannot read the file ({error})"]) from error
     try:
-        data = yaml.load(text, Loader=_CatalogueLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_CatalogueLoader)  # a SafeLoader: no arbitrary objects
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
@@ -869,15 +875,12 @@ async def _check_codes_are_ours(db: AsyncSession, spec: CatalogueSpec) -> None:
     codes = [activity.code for activity in spec.activities]
     if not codes:
         return
-    owners = dict(
-        (
-            await db.execute(
-                select(Activity.code, Structure.slug)
-                .join(Structure, Structure.id == Activity.structure_id)
-                .where(Activity.code.in_(codes), Structure.slug != spec.structure.slug)
-            )
-        ).tuples()
+    rows = await db.execute(
+        select(Activity.code, Structure.slug)
+        .join(Structure, Structure.id == Activity.structure_id)
+        .where(Activity.code.in_(codes), Structure.slug != spec.structure.slug)
     )
+    owners = {code: slug for code, slug in rows}
     errors = [
         f"activities[{index}] ({code}).code: already used by structure {owners[code]!r}"
         for index, code in enumerate(codes)
@@ -956,7 +959,7 @@ async def _sync_waves(
             OpeningWave.activity_id == activity.id
         )
     )
-    if dict(rows.tuples().all()) == wanted:
+    if {group: opens_at for group, opens_at in rows} == wanted:
         return False
     await db.execute(delete(OpeningWave).where(OpeningWave.activity_id == activity.id))
     db.add_all(

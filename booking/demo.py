@@ -1,0 +1,656 @@
+"""The demo town: a catalogue relative to today, households with logins, and a few bookings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking import rules
+from booking.catalogue_file import load_catalogue
+from booking.clock import PARIS
+from booking.db import Database
+from booking.models import (
+    Activity,
+    Booking,
+    BookingState,
+    Channel,
+    Dossier,
+    Enrolment,
+    EnrolmentStatus,
+    EventKind,
+    Guardian,
+    Household,
+    LedgerKind,
+    Participant,
+    Payment,
+    PaymentPurpose,
+    PaymentState,
+    Session,
+    Structure,
+    WalletKind,
+)
+from booking.passwords import hash_password
+from booking.services.basket import add_to_basket, confirm_basket, join_waitlist
+from booking.services.common import Actor, record_event
+from booking.services.wallets import post_entry
+
+DEMO_SLUG = "ville-demo"
+SCHOOL_WEEKS = 12  # périscolaire, cantine, mercredis, escalade: the next twelve weeks
+EMS_WEEKS = 16
+FULL_WEDNESDAY_CAPACITY = 8
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    first_name: str
+    birth_date: date
+
+
+@dataclass(frozen=True)
+class DemoHousehold:
+    login: str
+    last_name: str
+    guardian_first_name: str
+    children: Sequence[DemoPerson]
+    group: str = "resident"
+    family_quotient: int | None = None
+    adult: DemoPerson | None = None
+    missing_items: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def password(self) -> str:
+        return f"demo-{self.login}"
+
+    @property
+    def email(self) -> str:
+        return f"{self.guardian_first_name.lower()}.{self.login}@example.org"
+
+
+def demo_households(today: date) -> list[DemoHousehold]:
+    """dupont, martin and bernard, then the families who fill the full Wednesday."""
+    return [
+        DemoHousehold(
+            "dupont",
+            "DUPONT",
+            "Jean-Paul",
+            children=[
+                DemoPerson("Léa", date(2018, 5, 12)),
+                DemoPerson("Paolo", date(2021, 2, 3)),
+                DemoPerson("Amalia", date(2013, 10, 20)),
+            ],
+            adult=DemoPerson("Jean-Paul", date(1984, 6, 2)),
+            family_quotient=850,
+        ),
+        DemoHousehold(
+            "martin",
+            "MARTIN",
+            "Claire",
+            children=[DemoPerson("Zoé", date(2019, 9, 3))],
+            family_quotient=480,
+            missing_items=("attestation d'assurance", "fiche sanitaire"),
+        ),
+        DemoHousehold(
+            "bernard", "BERNARD", "Marc", children=[DemoPerson("Hugo", date(2017, 1, 22))]
+        ),
+        *_wednesday_families(today),
+    ]
+
+
+def _wednesday_families(today: date) -> list[DemoHousehold]:
+    """Four resident families fill the full Wednesday; a non-resident one waits in line."""
+    names = [
+        ("petit", "PETIT", "Sophie", ("Chloé", "Nathan"), "resident"),
+        ("richard", "RICHARD", "Karim", ("Inès", "Louis"), "resident"),
+        ("durand", "DURAND", "Aline", ("Jade", "Gabriel"), "resident"),
+        ("leroy", "LEROY", "Thomas", ("Léna", "Adam"), "resident"),
+        ("moreau", "MOREAU", "Nadia", ("Rose", "Arthur"), "non_resident"),
+    ]
+    # Children between four and five years old on the next Wednesdays (3-6 ans).
+    born = date(today.year - 4, today.month, 1)
+    households = []
+    for index, (login, last_name, guardian, children, group) in enumerate(names):
+        kids = [
+            DemoPerson(first, born - timedelta(days=40 * (2 * index + rank)))
+            for rank, first in enumerate(children)
+        ]
+        households.append(
+            DemoHousehold(login, last_name, guardian, kids, group=group, family_quotient=700)
+        )
+    return households
+
+
+# --- Dates relative to today -----------------------------------------------------------------
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def full_wednesday(today: date) -> date:
+    """The Wednesday of "Mercredis loisirs 3-6 ans" that the demo fills: next week's or later."""
+    day = _monday(today) + timedelta(days=9)
+    while day in rules.french_public_holidays(day.year):
+        day += timedelta(days=7)
+    return day
+
+
+def _summer(today: date) -> int:
+    """The year of the coming summer holidays."""
+    return today.year if today < date(today.year, 7, 1) else today.year + 1
+
+
+def _holidays(today: date) -> list[dict[str, Any]]:
+    """A fortnight of school holidays after six weeks, and the summers around today."""
+    break_start = _monday(today) + timedelta(weeks=6) - timedelta(days=2)
+    summers = [
+        {"name": f"été {year}", "from": date(year, 7, 4), "to": date(year, 8, 31)}
+        for year in (today.year, today.year + 1)
+    ]
+    return [
+        {"name": "petites vacances", "from": break_start, "to": break_start + timedelta(days=15)},
+        *summers,
+    ]
+
+
+# --- The catalogue ---------------------------------------------------------------------------
+
+
+def demo_catalogue(now: datetime) -> dict[str, Any]:
+    """The demo town as a catalogue spec (what a YAML file would hold), relative to `now`."""
+    today = now.astimezone(PARIS).date()
+    return {
+        "structure": {
+            "slug": DEMO_SLUG,
+            "name": "Ville de Ribambelle (démo)",
+            "timezone": "Europe/Paris",
+            "blocks_debtors": True,
+            "hold_minutes": 60,
+            "waitlist_hold_minutes": 24 * 60,
+            "coupon_price": "2,50",
+            "reminder_hour": 18,
+        },
+        "holidays": _holidays(today),
+        "activities": [
+            *_school_day_activities(today),
+            *_wednesday_activities(today),
+            *_summer_activities(today),
+            _sports_school(today),
+            _family_climbing(today),
+        ],
+    }
+
+
+def _opened(today: date) -> datetime:
+    return datetime.combine(today - timedelta(days=30), time(8, 0))
+
+
+def _weekly(today: date, weeks: int, weekdays: list[str], **values: Any) -> dict[str, Any]:
+    return {
+        "weekly": {
+            "weekdays": weekdays,
+            "from": today,
+            "to": _monday(today) + timedelta(weeks=weeks, days=-1),
+            **values,
+        }
+    }
+
+
+_QUOTIENT_BANDS = [("QF 0-600", None, 600), ("QF 601-1200", 601, 1200)]
+
+
+def _tariffs(*prices: str) -> list[dict[str, Any]]:
+    return [
+        {"label": label, "min_quotient": low, "max_quotient": high, "price": price}
+        for (label, low, high), price in zip(_QUOTIENT_BANDS, prices, strict=True)
+    ]
+
+
+def _school_day(today: date, start: str, end: str, capacity: int, price: str) -> dict[str, Any]:
+    return _weekly(
+        today,
+        SCHOOL_WEEKS,
+        ["mon", "tue", "thu", "fri"],
+        start=start,
+        end=end,
+        capacity=capacity,
+        price=price,
+        except_holidays=True,
+    )
+
+
+def _school_day_activities(today: date) -> list[dict[str, Any]]:
+    common = {
+        "min_age": 3,
+        "max_age": 12,
+        "payment_mode": "invoice",
+        "opens_at": _opened(today),
+        "place": "École Jean Jaurès",
+    }
+    return [
+        {
+            "code": "periscolaire-matin",
+            "name": "Accueil périscolaire du matin",
+            "category": "periscolaire",
+            **common,
+            "booking_deadline": {"days": 2},
+            "cancellation_deadline": {"days": 2},
+            "tariffs": _tariffs("0,80", "1,00"),
+            "sessions": [_school_day(today, "07:30", "08:30", 40, "1,20")],
+        },
+        {
+            "code": "cantine",
+            "name": "Restaurant scolaire",
+            "category": "restauration",
+            **common,
+            "booking_deadline": {"working_days": 2, "at": "10:00"},
+            "cancellation_deadline": {"working_days": 2, "at": "10:00"},
+            "tariffs": _tariffs("1,50", "3,20"),
+            "sessions": [_school_day(today, "11:30", "13:30", 120, "4,10")],
+        },
+        {
+            "code": "periscolaire-soir",
+            "name": "Accueil périscolaire du soir",
+            "category": "periscolaire",
+            **common,
+            "booking_deadline": {"days": 1, "at": "12:00"},
+            "cancellation_deadline": {"days": 1, "at": "12:00"},
+            "tariffs": _tariffs("1,60", "2,00"),
+            "sessions": [_school_day(today, "16:30", "18:30", 40, "2,40")],
+        },
+    ]
+
+
+def _wednesdays(today: date, capacity: int, price: str) -> dict[str, Any]:
+    return _weekly(
+        today,
+        SCHOOL_WEEKS,
+        ["wed"],
+        start="08:30",
+        end="17:30",
+        capacity=capacity,
+        price=price,
+        except_holidays=True,
+    )
+
+
+def _wednesday_activities(today: date) -> list[dict[str, Any]]:
+    common = {
+        "category": "alsh",
+        "place": "Centre de loisirs des Tilleuls",
+        "payment_mode": "immediate",
+        "opens_at": _opened(today),
+        "booking_deadline": {"days": 2},
+        "cancellation_deadline": {"days": 7},
+        "waitlist": True,
+    }
+    return [
+        {
+            "code": "mercredis-3-6",
+            "name": "Mercredis loisirs 3-6 ans",
+            "min_age": 3,
+            "max_age": 7,
+            **common,
+            "tariffs": _tariffs("6,00", "10,00"),
+            "sessions": [_wednesdays(today, FULL_WEDNESDAY_CAPACITY, "14,00")],
+        },
+        {
+            "code": "mercredis-6-12",
+            "name": "Mercredis loisirs 6-12 ans",
+            "min_age": 6,
+            "max_age": 13,
+            **common,
+            "tariffs": _tariffs("6,00", "10,00"),
+            "sessions": [_wednesdays(today, 12, "14,00")],
+        },
+    ]
+
+
+def _summer_activities(today: date) -> list[dict[str, Any]]:
+    """Summer weeks (residents first, non-residents a week later) and a stay at the seaside."""
+    year = _summer(today)
+    holidays_start = date(year, 7, 4)
+    second_monday = holidays_start + timedelta(days=(7 - holidays_start.weekday()) % 7 + 7)
+    return [
+        {
+            "code": "ete-centre-loisirs",
+            "name": "Été au centre de loisirs (3-12 ans)",
+            "category": "alsh",
+            "place": "Centre de loisirs des Tilleuls",
+            "min_age": 3,
+            "max_age": 12,
+            "payment_mode": "immediate",
+            "opens_at": _opened(today),
+            "opening_waves": {"non_resident": datetime.combine(today + timedelta(days=7), time(8))},
+            "booking_deadline": {"days": 14},
+            "cancellation_deadline": {"days": 21},
+            "waitlist": True,
+            "tariffs": _tariffs("45,00", "65,00"),
+            "supplements": [{"code": "piscine", "label": "Sortie piscine", "price": "4,00"}],
+            "bus_routes": [
+                {
+                    "name": "Circuit des écoles",
+                    "stops": [
+                        {"name": "Mairie", "pickup": "08:15"},
+                        {"name": "École Jean Jaurès", "pickup": "08:25"},
+                        {"name": "Gymnase Coubertin", "pickup": "08:40"},
+                    ],
+                }
+            ],
+            "sessions": [
+                {
+                    "weeks": {
+                        "from": holidays_start,
+                        "to": date(year, 8, 31),
+                        "first_day": "mon",
+                        "last_day": "fri",
+                        "start": "09:00",
+                        "end": "17:00",
+                        "capacity": 48,
+                        "price": "80,00",
+                    }
+                }
+            ],
+        },
+        {
+            "code": "sejour-mer",
+            "name": "Séjour à la mer (8-12 ans)",
+            "description": "Cinq jours à Pornic, transport et pension complète compris.",
+            "category": "sejour",
+            "min_age": 8,
+            "max_age": 13,
+            "payment_mode": "immediate",
+            "opens_at": _opened(today),
+            "booking_deadline": {"days": 21},
+            "cancellation_deadline": {"days": 30},
+            "waitlist": True,
+            "sessions": [
+                {
+                    "starts_at": datetime.combine(second_monday, time(9, 0)),
+                    "ends_at": datetime.combine(second_monday + timedelta(days=4), time(18, 0)),
+                    "place": "Pornic",
+                    "capacity": 16,
+                    "price": "320,00",
+                }
+            ],
+        },
+    ]
+
+
+def _sports_school(today: date) -> dict[str, Any]:
+    return {
+        "code": "ems-multisport",
+        "name": "École municipale des sports — multisport",
+        "category": "ems",
+        "place": "Gymnase Coubertin",
+        "min_age": 6,
+        "max_age": 16,
+        "payment_mode": "invoice",
+        "opens_at": _opened(today),
+        "enrolment_required": True,
+        "booking_deadline": {"days": 1},
+        "cancellation_deadline": {"days": 1},
+        "sessions": [
+            _weekly(
+                today, EMS_WEEKS, ["sat"], start="10:00", end="11:30", capacity=20, price="3,00"
+            )
+        ],
+    }
+
+
+def _family_climbing(today: date) -> dict[str, Any]:
+    return {
+        "code": "escalade-en-famille",
+        "name": "Escalade en famille",
+        "description": "Parents et enfants grimpent ensemble, encadrés par un moniteur.",
+        "category": "sport",
+        "place": "Mur d'escalade du gymnase Coubertin",
+        "min_age": 6,
+        "payment_mode": "coupons",
+        "children_per_adult": 2,
+        "opens_at": _opened(today),
+        "booking_deadline": {"days": 1, "at": "18:00"},
+        "cancellation_deadline": {"days": 2},
+        "sessions": [
+            _weekly(
+                today, SCHOOL_WEEKS, ["sat"], start="14:00", end="16:00", capacity=12, coupons=2
+            )
+        ],
+    }
+
+
+# --- Households, money and bookings ----------------------------------------------------------
+
+
+@cache
+def _demo_hash(password: str) -> str:
+    """Demo passwords are hashed once per process: loading the demo twice stays quick."""
+    return hash_password(password)
+
+
+async def load_demo(database: Database, now: datetime) -> bool:
+    """Load the demo town into a database that holds no structure yet.
+
+    Args:
+        database: the application's database.
+        now: the clock's reading; every date of the demo is relative to its day.
+
+    Returns:
+        True when the demo was loaded, False (and nothing written) when a structure exists.
+    """
+    async with database.reading() as db:
+        if await db.scalar(select(Structure.id).limit(1)) is not None:
+            return False
+    households = demo_households(now.astimezone(PARIS).date())
+    hashes = await asyncio.gather(
+        *(asyncio.to_thread(_demo_hash, household.password) for household in households)
+    )
+    async with database.writing() as db:
+        if await db.scalar(select(Structure.id).limit(1)) is not None:
+            return False
+        await load_catalogue(db, demo_catalogue(now), now)
+        structure = await db.scalar(select(Structure).where(Structure.slug == DEMO_SLUG))
+        assert structure is not None
+        made = {
+            spec.login: await _add_household(db, structure, spec, password_hash, now)
+            for spec, password_hash in zip(households, hashes, strict=True)
+        }
+        await _add_enrolments(db, made["dupont"], now)
+        await _add_money(db, made, now)
+        await _add_bookings(db, made, now)
+    return True
+
+
+@dataclass
+class _Made:
+    """A household created by the demo, its guardian and its participants by first name."""
+
+    household: Household
+    guardian: Guardian
+    participants: dict[str, Participant]
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(
+            channel=Channel.CLI, household_id=self.household.id, guardian_id=self.guardian.id
+        )
+
+
+async def _add_household(
+    db: AsyncSession, structure: Structure, spec: DemoHousehold, password_hash: str, now: datetime
+) -> _Made:
+    household = Household(
+        structure_id=structure.id,
+        reference=spec.login,
+        name=f"Famille {spec.last_name}",
+        group=spec.group,
+        family_quotient=spec.family_quotient,
+        emails=spec.email,
+        language="fr",
+    )
+    db.add(household)
+    await db.flush()
+    guardian = Guardian(
+        household_id=household.id,
+        login=spec.login,
+        password_hash=password_hash,
+        first_name=spec.guardian_first_name,
+        last_name=spec.last_name,
+        email=spec.email,
+        must_change_password=False,
+        terms_accepted_at=now,
+    )
+    people = [*spec.children, *([spec.adult] if spec.adult else [])]
+    participants = {
+        person.first_name: Participant(
+            household_id=household.id,
+            first_name=person.first_name,
+            last_name=spec.last_name,
+            birth_date=person.birth_date,
+        )
+        for person in people
+    }
+    db.add_all([guardian, *participants.values()])
+    await db.flush()
+    db.add_all(
+        Dossier(
+            participant_id=participant.id,
+            structure_id=structure.id,
+            missing_items=list(spec.missing_items),
+            validated_at=None if spec.missing_items else now,
+        )
+        for participant in participants.values()
+    )
+    return _Made(household, guardian, participants)
+
+
+async def _activity_id(db: AsyncSession, code: str) -> int:
+    activity_id = await db.scalar(select(Activity.id).where(Activity.code == code))
+    assert activity_id is not None, code
+    return activity_id
+
+
+async def _add_enrolments(db: AsyncSession, dupont: _Made, now: datetime) -> None:
+    """Sports school: Léa is approved, Amalia's request waits for the staff."""
+    activity_id = await _activity_id(db, "ems-multisport")
+    db.add_all(
+        [
+            Enrolment(
+                participant_id=dupont.participants["Léa"].id,
+                activity_id=activity_id,
+                status=EnrolmentStatus.APPROVED,
+                requested_at=now - timedelta(days=20),
+                decided_at=now - timedelta(days=18),
+            ),
+            Enrolment(
+                participant_id=dupont.participants["Amalia"].id,
+                activity_id=activity_id,
+                status=EnrolmentStatus.PENDING,
+                requested_at=now - timedelta(days=2),
+            ),
+        ]
+    )
+    await db.flush()
+
+
+async def _add_money(db: AsyncSession, made: dict[str, _Made], now: datetime) -> None:
+    """dupont: 25,00 € and 10 coupons; bernard owes 85,40 € on his invoice account."""
+    entries = [
+        ("dupont", WalletKind.EUROS, 2500, LedgerKind.TOP_UP, "Rechargement du porte-monnaie"),
+        ("dupont", WalletKind.COUPONS, 10, LedgerKind.TOP_UP, "Carnet de coupons"),
+        ("bernard", WalletKind.ACCOUNT, -8540, LedgerKind.INVOICE, "Facture impayée"),
+    ]
+    for login, kind, amount, entry_kind, label in entries:
+        await post_entry(
+            db,
+            household_id=made[login].household.id,
+            kind=kind,
+            amount=amount,
+            entry_kind=entry_kind,
+            at=now - timedelta(days=10),
+            label=label,
+        )
+
+
+async def _first_session(db: AsyncSession, code: str, on_or_after: date) -> Session:
+    session = await db.scalar(
+        select(Session)
+        .join(Activity, Activity.id == Session.activity_id)
+        .where(Activity.code == code, Session.day >= on_or_after)
+        .order_by(Session.starts_at)
+        .limit(1)
+    )
+    assert session is not None, code
+    return session
+
+
+async def _add_bookings(db: AsyncSession, made: dict[str, _Made], now: datetime) -> None:
+    """dupont's cantine a week from now; the full Wednesday with two families in line."""
+    today = now.astimezone(PARIS).date()
+    cantine = await _first_session(db, "cantine", today + timedelta(days=7))
+    dupont = made["dupont"]
+    for name in ("Léa", "Paolo"):
+        await _book(db, dupont, name, cantine, now)
+    await confirm_basket(db, actor=dupont.actor, now=now)
+    wednesday = await _first_session(db, "mercredis-3-6", full_wednesday(today))
+    for login in ("petit", "richard", "durand", "leroy"):
+        family = made[login]
+        for name in family.participants:
+            await _book(db, family, name, wednesday, now)
+        checkout = await confirm_basket(db, actor=family.actor, now=now)
+        _pay(db, family, checkout.pending_payment, now)
+    moreau = made["moreau"]
+    for participant in moreau.participants.values():
+        await join_waitlist(
+            db, actor=moreau.actor, participant_id=participant.id, session_id=wednesday.id, now=now
+        )
+    await db.flush()
+
+
+async def _book(db: AsyncSession, made: _Made, name: str, session: Session, now: datetime) -> None:
+    await add_to_basket(
+        db,
+        actor=made.actor,
+        participant_id=made.participants[name].id,
+        session_id=session.id,
+        now=now,
+    )
+
+
+def _pay(db: AsyncSession, made: _Made, bookings: Sequence[Booking], now: datetime) -> None:
+    """Settle pending bookings as the payment provider's notification would.
+
+    The demo has no provider to call; this records a paid payment and confirms the bookings.
+    """
+    payment = Payment(
+        household_id=made.household.id,
+        basket_id=bookings[0].basket_id,
+        purpose=PaymentPurpose.BASKET,
+        amount_cents=sum(booking.price_cents for booking in bookings),
+        provider="demo",
+        provider_reference=f"demo-{made.household.reference}-{bookings[0].basket_id}",
+        state=PaymentState.PAID,
+        created_at=now,
+        settled_at=now,
+    )
+    db.add(payment)
+    for booking in bookings:
+        booking.state = BookingState.CONFIRMED
+        booking.confirmed_at = now
+        booking.held_until = None
+        record_event(db, kind=EventKind.PAID, at=now, actor=made.actor, booking=booking)
+        record_event(
+            db,
+            kind=EventKind.CONFIRMED,
+            at=now,
+            actor=made.actor,
+            booking=booking,
+            price_cents=booking.price_cents,
+            mode="immediate",
+        )
