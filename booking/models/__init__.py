@@ -26,7 +26,7 @@ from booking.models.catalogue import (
     Supplement,
     Tariff,
 )
-from booking.models.conversations import Conversation, PushedMessage
+from booking.models.conversations import Conversation, Lease, LinkCode, PushedMessage
 from booking.models.money import (
     LedgerEntry,
     LedgerKind,
@@ -55,6 +55,8 @@ __all__ = [
     "Category",
     "Channel",
     "Conversation",
+    "Lease",
+    "LinkCode",
     "PushedMessage",
     "DeadlineKind",
     "Dossier",

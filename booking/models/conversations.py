@@ -30,6 +30,8 @@ class Conversation(Base):
     last_message_id: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Set when the channel refuses delivery for good (a Telegram user who blocked the bot).
+    blocked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class PushedMessage(Base):
@@ -43,3 +45,26 @@ class PushedMessage(Base):
     message_id: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class LinkCode(Base):
+    """A one-time code that links another channel (Telegram) to a logged-in guardian."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    guardian_id: Mapped[int] = mapped_column(ForeignKey("guardians.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Lease(Base):
+    """A named lease held by one process (the Telegram poller), renewed while it lives."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""The Telegram channel: a thin adapter over the conversation engine."""
