@@ -9,14 +9,18 @@ from aiohttp import web
 
 from booking.clock import Clock, clock_from_env
 from booking.db import Database
+from bot.delivery import Deliveries
 from bot.scheduler import scheduler_ctx
 from bot.settings import Settings
+from bot.telegram.setup import setup_telegram
 from bot.web.catalogue_api import get_catalogue
 from bot.web.chat_api import setup_chat_routes
+from bot.web.delivery import WebDelivery
 from bot.web.errors import error_middleware
 from bot.web.keys import (
     CLOCK,
     DATABASE,
+    DELIVERIES,
     ENGINE,
     NEW_CHAT_LIMITER,
     PUSH_HUB,
@@ -70,7 +74,10 @@ def build_app(
         settings.new_chats_per_minute / 60, max(1, settings.new_chats_per_minute // 4)
     )
     app[PUSH_HUB] = WebPushHub()
+    app[DELIVERIES] = Deliveries(app[DATABASE], app[CLOCK])
+    app[DELIVERIES].register(WebDelivery(app[PUSH_HUB], app[DATABASE], app[CLOCK]))
     setup_chat_routes(app)
+    setup_telegram(app, settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/catalogue", get_catalogue)
     app.router.add_get("/", index)

@@ -106,8 +106,14 @@ def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     if demo:
         upgrade(settings.database_url)
         _load_demo(settings)
+    from bot.telegram.channel import TelegramStartupError
+
     log.info("database: %s", _redacted(settings.database_url))
-    web.run_app(build_app(settings), host=host, port=port, print=None)
+    try:
+        web.run_app(build_app(settings), host=host, port=port, print=None)
+    except TelegramStartupError as error:
+        log.error("cannot start: %s", error)
+        raise SystemExit(2) from None
 
 
 def _redacted(url: str) -> str:

@@ -18,6 +18,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:8080"
     telegram_token: str | None = None
     telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_max_rate: float = 30.0  # messages per second overall (Telegram's limit)
+    telegram_chat_rate: float = 1.0  # messages per second to one chat
     smtp_url: str | None = None
     payment_secret: str | None = None
     sweep_seconds: float = 30.0
@@ -40,6 +44,10 @@ class Settings:
             public_url=(get("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
             telegram_token=get("TELEGRAM_TOKEN"),
             telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"),
+            telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
+            telegram_api_url=get("TELEGRAM_API_URL") or "https://api.telegram.org/bot",
+            telegram_max_rate=float(get("TELEGRAM_MAX_RATE") or 30),
+            telegram_chat_rate=float(get("TELEGRAM_CHAT_RATE") or 1),
             smtp_url=get("SMTP_URL"),
             payment_secret=get("PAYMENT_SECRET"),
             sweep_seconds=float(get("SWEEP_SECONDS") or 30),

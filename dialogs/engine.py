@@ -56,7 +56,14 @@ RETRIES = 5
 class Incoming:
     text: str | None = None
     button: str | None = None
+    command: str | None = None  # a channel command: book, cancel, bookings, balance, help…
+    link_code: str | None = None  # a one-time code linking this conversation to a guardian
     locale_hint: str | None = None  # the channel's idea of the user's language
+
+
+#: Channel commands and the request each stands for.
+COMMANDS = ("start", "book", "cancel", "bookings", "balance", "help", "language", "logout")
+SECRET_STEPS = ("login_password", "new_password", "new_password_confirm")
 
 
 @dataclass(frozen=True)
@@ -65,12 +72,14 @@ class TurnResult:
     first_message_id: int
     replies: list[Reply]
     household_id: int | None
+    secret_received: bool = False  # the incoming text was a password: channels erase it
 
 
 class Engine:
     def __init__(self, database: Database, clock: Clock) -> None:
         self.database = database
         self.clock = clock
+        self.telegram_username: str | None = None  # set once the Telegram bot is known
 
     async def exists(self, channel: str, key: str) -> bool:
         async with self.database.reading() as db:
@@ -93,6 +102,8 @@ class Engine:
             state = State.from_json(conversation.state)
             locale = pick_locale(state.locale, incoming.locale_hint)
             turn = Turn(db=db, now=now, state=state, t=Translator(locale), channel=channel)
+            turn.telegram_username = self.telegram_username
+            secret = incoming.text is not None and state.step in SECRET_STEPS
             await dispatch(turn, incoming)
             turn.seal()
             first_id = await save_conversation(
@@ -104,12 +115,22 @@ class Engine:
                 messages=len(turn.replies),
                 now=now,
             )
-            return TurnResult(conversation.id, first_id, turn.replies, state.household_id)
+            return TurnResult(
+                conversation.id, first_id, turn.replies, state.household_id, secret_received=secret
+            )
 
 
 async def dispatch(turn: Turn, incoming: Incoming) -> None:
     if incoming.button is not None:
         await _press(turn, incoming.button)
+        return
+    if incoming.link_code is not None:
+        from dialogs.flows.account import redeem_code
+
+        await redeem_code(turn, incoming.link_code)
+        return
+    if incoming.command is not None:
+        await run_command(turn, incoming.command)
         return
     text = (incoming.text or "").strip()[:MAX_TEXT]
     if not text:
@@ -124,6 +145,25 @@ async def dispatch(turn: Turn, incoming: Incoming) -> None:
     if handler is not None and await handler(turn, text):
         return
     await not_understood(turn)
+
+
+async def run_command(turn: Turn, command: str) -> None:
+    """A channel command (/reserver, /annuler…): the same as the button or request."""
+    from dialogs.flows.dispatch_text import intent_text
+
+    if command not in COMMANDS:
+        await not_understood(turn)
+    elif command == "start":
+        turn.state.step = "start" if not turn.state.logged_in else "menu"
+        await turn.show()
+    elif command == "language":
+        await ACTIONS["language"](turn, "en" if turn.t.locale == "fr" else "fr")
+    elif command == "cancel":
+        await intent_text(turn, "cancel", "")
+    elif command == "logout" and not turn.state.logged_in:
+        await turn.show("start")
+    else:
+        await ACTIONS[command](turn)
 
 
 async def _press(turn: Turn, payload: str) -> None:

@@ -66,6 +66,7 @@ class Turn:
     # Buttons an earlier message of this turn offers, shown on the step's message instead
     # (channels keep only the last message's buttons active).
     pending_rows: list[list[Button]] = field(default_factory=list)
+    telegram_username: str | None = None  # offer to link Telegram when the bot is known
     _buttons: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

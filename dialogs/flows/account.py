@@ -213,3 +213,46 @@ def require_login(function):  # noqa: ANN001, ANN201
 
 
 __all__ = ["nav_row", "require_login"]
+
+
+async def redeem_code(turn: Turn, code: str) -> None:
+    """`/start <code>` from the deep link a web chat session showed: log this chat in."""
+    from booking.services.links import redeem_link_code
+
+    guardian = await redeem_link_code(turn.db, code, turn.now)
+    if guardian is None:
+        turn.say(
+            turn.t._(
+                "Ce lien de connexion n'est plus valable (il sert une seule fois, pendant 15 "
+                "minutes). Connectez-vous avec votre identifiant, ou demandez un nouveau lien "
+                "dans le chat du site."
+            )
+        )
+        await show_start(turn)
+        return
+    turn.say(turn.t._("Votre compte Telegram est maintenant lié à votre compte famille."))
+    await _logged_in(turn, guardian)
+
+
+@action("link_telegram")
+@require_login
+async def link_telegram(turn: Turn) -> None:
+    """Show a one-time deep link that logs a Telegram chat in as this guardian."""
+    from booking.services.links import create_link_code
+    from dialogs.replies import Link
+
+    if not turn.telegram_username:
+        turn.say(turn.t._("Telegram n'est pas disponible pour le moment."))
+        await show_menu(turn)
+        return
+    code = await create_link_code(turn.db, turn.state.guardian_id, turn.now)
+    turn.say(
+        turn.t._(
+            "Touchez ce lien sur votre téléphone pour retrouver Ribambelle dans Telegram, déjà "
+            "connecté. Il sert une seule fois et pendant 15 minutes."
+        ),
+        [nav_row(turn, back=False)],
+        link=Link(
+            turn.t._("Ouvrir dans Telegram"), f"https://t.me/{turn.telegram_username}?start={code}"
+        ),
+    )
