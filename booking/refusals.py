@@ -44,7 +44,7 @@ class Refusal(enum.StrEnum):
 class Refused(Exception):
     """A booking rule said no. `code` is stable; `params` carry what the parent needs to know."""
 
-    def __init__(self, code: Refusal, **params: Any) -> None:
+    def __init__(self, code: Refusal, /, **params: Any) -> None:
         super().__init__(code.value)
         self.code = code
         self.params = params

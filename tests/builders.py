@@ -9,10 +9,13 @@ leisure-centre day for 3-12 year olds with ten places, booking open until the se
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+import asyncpg
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +51,7 @@ from booking.models import (
 )
 from booking.services.common import Actor, record_event
 from booking.services.wallets import post_entry
+from tests.conftest import POSTGRES_URL, _admin, _run_in_thread, _with_database
 
 _serial = itertools.count(1)
 
@@ -398,3 +402,34 @@ async def ledger_mismatches(database: Database) -> list[tuple[int, int, int]]:
 
 def utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
+
+
+# A faster PostgreSQL database per test ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_scratch(postgres_template: str) -> Iterator[str]:
+    """One database copied from the migrated template, reused (emptied) by each test.
+
+    Copying the template costs ~0.4 s a test; emptying the tables costs a few milliseconds.
+    A module opts in by overriding `postgres_url` with `emptied_postgres_url`.
+    """
+    name = f"ribambelle_scratch_{uuid.uuid4().hex[:8]}"
+    _run_in_thread(lambda: _admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    yield _with_database(POSTGRES_URL, name).replace("postgresql://", "postgresql+asyncpg://", 1)
+    _run_in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def emptied_postgres_url(url: str) -> str:
+    """Empty every table of the scratch database (ids restart at 1, as in a fresh copy)."""
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        names = ", ".join(f'"{row["tablename"]}"' for row in tables)
+        await connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
+    return url

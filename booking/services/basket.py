@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -36,6 +36,7 @@ from booking.services.common import (
     lock_session,
     places_taken,
     record_event,
+    reread,
 )
 from booking.services.eligibility import (
     eligibility_refusal,
@@ -55,8 +56,13 @@ from booking.services.pricing import price_of
 from booking.services.wallets import get_wallet, post_entry
 
 
-async def _check_no_clash(db: AsyncSession, participant: Participant, session: Session) -> None:
-    """No second booking of the same session, no overlapping session for one participant."""
+async def _check_no_clash(
+    db: AsyncSession, participant: Participant, session: Session, now: datetime
+) -> None:
+    """No second booking of the same session, no overlapping session for one participant.
+
+    A hold whose time is up no longer counts, even before the sweep has released it.
+    """
     same = await db.scalar(
         select(Booking).where(
             Booking.participant_id == participant.id,
@@ -72,6 +78,7 @@ async def _check_no_clash(db: AsyncSession, participant: Participant, session: S
         .where(
             Booking.participant_id == participant.id,
             Booking.state.in_(PLACE_TAKING),
+            or_(Booking.held_until.is_(None), Booking.held_until > now),
             Session.starts_at < session.ends_at,
             Session.ends_at > session.starts_at,
         )
@@ -115,6 +122,29 @@ async def _family_counts(db: AsyncSession, household_id: int, session: Session) 
     return adults, len(births) - adults
 
 
+async def check_adults_remain(db: AsyncSession, booking: Booking, session: Session) -> None:
+    """Family sessions: an adult may not leave while the household's children need them."""
+    ratio = session.activity.children_per_adult
+    if ratio is None or booking.state not in PLACE_TAKING:
+        return
+    births = (
+        await db.execute(
+            select(Booking.id, Participant.birth_date)
+            .join(Participant, Participant.id == Booking.participant_id)
+            .where(
+                Booking.household_id == booking.household_id,
+                Booking.session_id == session.id,
+                Booking.state.in_(PLACE_TAKING),
+            )
+        )
+    ).all()
+    remaining = [birth for booking_id, birth in births if booking_id != booking.id]
+    adults = sum(1 for birth in remaining if rules.is_adult(birth, session.day))
+    children = len(remaining) - adults
+    if children > adults * ratio:
+        raise Refused(Refusal.ADULT_STILL_NEEDED, children_per_adult=ratio)
+
+
 async def _prepare(
     db: AsyncSession, actor: Actor, participant_id: int, session_id: int, now: datetime
 ) -> tuple[Household, Participant, Session]:
@@ -125,14 +155,16 @@ async def _prepare(
     participant = await load_participant(db, household.id, participant_id)
     await lock_participant(db, participant.id)
     session = await lock_session(db, session_id)
+    # Release this session's holds whose time is up first: an expired hold of this very
+    # participant must not count as "already booked", nor an expired adult in the ratio.
+    await expire_stale_holds(db, session, now)
     refusal = await eligibility_refusal(
         db, household=household, participant=participant, session=session, now=now
     )
     if refusal is not None:
         raise refusal
-    await _check_no_clash(db, participant, session)
+    await _check_no_clash(db, participant, session, now)
     await _check_family_ratio(db, household, participant, session)
-    await expire_stale_holds(db, session, now)
     return household, participant, session
 
 
@@ -246,9 +278,11 @@ async def remove_from_basket(
 ) -> Booking:
     """Take a held item out of the basket and free its place."""
     booking = await owned_booking(db, actor, booking_id)
+    session = await lock_session(db, booking.session_id)
+    await reread(db, booking)
     if booking.state is not BookingState.HELD:
         raise Refused(Refusal.NOT_CANCELLABLE, state=booking.state.value)
-    session = await lock_session(db, booking.session_id)
+    await check_adults_remain(db, booking, session)
     end_booking(booking, BookingState.CANCELLED, now)
     record_event(db, kind=EventKind.REMOVED, at=now, actor=actor, booking=booking)
     await give_freed_places(db, session, now, actor)
@@ -265,10 +299,37 @@ async def basket_items(db: AsyncSession, household_id: int) -> tuple[Basket | No
     )
     if basket is None:
         return None, []
+    return basket, await _held_items(db, basket.id)
+
+
+async def _lock_open_basket(db: AsyncSession, household_id: int) -> Basket | None:
+    """The household's open basket, locked and read again, or None.
+
+    Two confirmations of one basket (a double tap, two tabs) queue on this lock; the second
+    then finds the basket checked out. FOR NO KEY UPDATE, so that adding an item (whose
+    foreign key takes a KEY SHARE lock on the basket) does not wait on it.
+    """
+    basket_id = await db.scalar(
+        select(Basket.id)
+        .where(Basket.household_id == household_id, Basket.state == BasketState.OPEN)
+        .order_by(Basket.id.desc())
+        .limit(1)
+    )
+    if basket_id is None:
+        return None
+    return await db.scalar(
+        select(Basket)
+        .where(Basket.id == basket_id, Basket.state == BasketState.OPEN)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _held_items(db: AsyncSession, basket_id: int) -> list[Booking]:
     items = (
         await db.scalars(
             select(Booking)
-            .where(Booking.basket_id == basket.id, Booking.state == BookingState.HELD)
+            .where(Booking.basket_id == basket_id, Booking.state == BookingState.HELD)
             .options(
                 joinedload(Booking.session).joinedload(Session.activity),
                 joinedload(Booking.participant),
@@ -277,7 +338,7 @@ async def basket_items(db: AsyncSession, household_id: int) -> tuple[Basket | No
             .order_by(Session.starts_at, Booking.participant_id, Booking.id)
         )
     ).all()
-    return basket, list(items)
+    return list(items)
 
 
 @dataclass
@@ -306,19 +367,25 @@ async def confirm_basket(db: AsyncSession, *, actor: Actor, now: datetime) -> Ch
     if actor.household_id is None:
         raise Refused(Refusal.BASKET_EMPTY)
     household = await load_household(db, actor.household_id)
-    basket, items = await basket_items(db, household.id)
+    basket = await _lock_open_basket(db, household.id)
+    items = await _held_items(db, basket.id) if basket is not None else []
     if basket is None or not items:
         raise Refused(Refusal.BASKET_EMPTY)
     tz = ZoneInfo(household.structure.timezone)
     checkout = Checkout()
+    held_until = {item.id: item.held_until for item in items}
     for session_id in sorted({item.session_id for item in items}):
         session = await lock_session(db, session_id)
         for booking in [item for item in items if item.session_id == session_id]:
-            refusal = await _still_bookable(db, booking, session, household, now, tz)
+            await reread(db, booking)
+            refusal = await _still_bookable(
+                db, booking, held_until[booking.id], session, household, now, tz
+            )
             if refusal is not None:
                 checkout.unavailable.append((booking, refusal))
     released = {id(booking) for booking, _ in checkout.unavailable}
-    keep = [item for item in items if id(item) not in released]
+    # An item no longer held was taken out of the basket (or its session cancelled) meanwhile.
+    keep = [item for item in items if id(item) not in released and item.state is BookingState.HELD]
     await _debit_prepaid(db, household.id, keep, now, checkout)
     for booking in keep:
         mode = booking.session.activity.payment_mode
@@ -349,15 +416,24 @@ async def confirm_basket(db: AsyncSession, *, actor: Actor, now: datetime) -> Ch
 async def _still_bookable(
     db: AsyncSession,
     booking: Booking,
+    held_until: datetime | None,
     session: Session,
     household: Household,
     now: datetime,
     tz: ZoneInfo,
 ) -> Refused | None:
-    """Release an item whose hold ran out or whose window closed; say why."""
-    if booking.held_until is not None and booking.held_until <= now:
+    """Release an item whose hold ran out or whose window closed; say why.
+
+    `held_until` is the hold read with the basket: expiring one item expires every stale
+    hold of its session (and a sweep may have done it first), which clears `held_until`.
+    """
+    if booking.state is BookingState.EXPIRED or (
+        booking.state is BookingState.HELD and held_until is not None and held_until <= now
+    ):
         await expire_stale_holds(db, session, now)
-        return Refused(Refusal.HOLD_EXPIRED, held_until=booking.held_until)
+        return Refused(Refusal.HOLD_EXPIRED, held_until=held_until)
+    if booking.state is not BookingState.HELD:
+        return None
     refusal = window_refusal(
         session.activity,
         session,

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking import rules
 from booking.models import (
     ACTIVE,
     PLACE_TAKING,
@@ -17,15 +16,14 @@ from booking.models import (
     BookingState,
     EventKind,
     LedgerKind,
-    Participant,
     PaymentMode,
     Session,
     Structure,
     WalletKind,
 )
 from booking.refusals import Refusal, Refused
-from booking.services.basket import owned_booking, remove_from_basket
-from booking.services.common import Actor, lock_session, record_event
+from booking.services.basket import check_adults_remain, owned_booking, remove_from_basket
+from booking.services.common import Actor, lock_session, record_event, reread
 from booking.services.eligibility import cancellation_deadline
 from booking.services.holds import end_booking, give_freed_places
 from booking.services.wallets import post_entry
@@ -84,17 +82,18 @@ async def cancel_booking(
     waitlist.
     """
     booking = await owned_booking(db, actor, booking_id)
+    session = await lock_session(db, booking.session_id)
+    await reread(db, booking)
     if booking.state is BookingState.HELD:
         return Cancellation(
             await remove_from_basket(db, actor=actor, booking_id=booking_id, now=now)
         )
-    session = await lock_session(db, booking.session_id)
     structure = await db.get(Structure, session.activity.structure_id)
     tz = ZoneInfo(structure.timezone if structure else "Europe/Paris")
     refusal = cancellation_refusal(booking, session, now, tz)
     if refusal is not None:
         raise refusal
-    await _check_adults_remain(db, booking, session)
+    await check_adults_remain(db, booking, session)
     refund_cents, refund_coupons = refund_due(booking, session, now, tz)
     took_place = booking.state in PLACE_TAKING
     end_booking(booking, BookingState.CANCELLED, now)
@@ -111,28 +110,6 @@ async def cancel_booking(
     if took_place:
         await give_freed_places(db, session, now, actor)
     return Cancellation(booking, refund_cents, refund_coupons)
-
-
-async def _check_adults_remain(db: AsyncSession, booking: Booking, session: Session) -> None:
-    ratio = session.activity.children_per_adult
-    if ratio is None or booking.state not in PLACE_TAKING:
-        return
-    births = (
-        await db.execute(
-            select(Booking.id, Participant.birth_date)
-            .join(Participant, Participant.id == Booking.participant_id)
-            .where(
-                Booking.household_id == booking.household_id,
-                Booking.session_id == session.id,
-                Booking.state.in_(PLACE_TAKING),
-            )
-        )
-    ).all()
-    remaining = [birth for booking_id, birth in births if booking_id != booking.id]
-    adults = sum(1 for birth in remaining if rules.is_adult(birth, session.day))
-    children = len(remaining) - adults
-    if children > adults * ratio:
-        raise Refused(Refusal.ADULT_STILL_NEEDED, children_per_adult=ratio)
 
 
 async def _refund(

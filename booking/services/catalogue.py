@@ -62,7 +62,7 @@ async def places_taken_by_session(db: AsyncSession, session_ids: Sequence[int]) 
         .where(Booking.session_id.in_(session_ids), Booking.state.in_(PLACE_TAKING))
         .group_by(Booking.session_id)
     )
-    return dict(rows.tuples().all())
+    return {key: value for key, value in rows}
 
 
 def availability_of(
@@ -121,7 +121,7 @@ async def browse(
         )
     if activity_ids is not None:
         query = query.where(Activity.id.in_(activity_ids))
-    rows = (await db.execute(query)).tuples().all()
+    rows = (await db.execute(query)).all()
     taken = await places_taken_by_session(db, [session.id for session, _ in rows])
     waves: dict[int, dict[str, datetime]] = {}
     for wave in await db.scalars(select(OpeningWave)):

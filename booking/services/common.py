@@ -99,6 +99,19 @@ async def load_session(db: AsyncSession, session_id: int) -> Session:
     return session
 
 
+async def reread(db: AsyncSession, booking: Booking) -> None:
+    """Read a booking's state again once its session's lock is held.
+
+    It was loaded before the lock: on PostgreSQL another transaction (a sweep, the same
+    parent in a second tab) may have changed it meanwhile, and acting on the stale copy
+    would refund, confirm or free a place twice.
+    """
+    await db.flush()  # refresh() would silently drop this transaction's unflushed changes
+    await db.refresh(
+        booking, attribute_names=["state", "held_until", "basket_id", "confirmed_at", "ended_at"]
+    )
+
+
 async def lock_participant(db: AsyncSession, participant_id: int) -> Participant | None:
     """Serialise bookings of one participant (double booking and overlap checks)."""
     return await db.scalar(

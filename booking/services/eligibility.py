@@ -70,7 +70,7 @@ async def opening_waves(db: AsyncSession, activity_id: int) -> dict[str, datetim
             OpeningWave.activity_id == activity_id
         )
     )
-    return dict(rows.tuples().all())
+    return {key: value for key, value in rows}
 
 
 def window_refusal(

@@ -123,7 +123,7 @@ async def month_statement(
             label=entry.label,
             amount=entry.amount,
         )
-        for entry, kind in rows.tuples()
+        for entry, kind in rows
     ]
     return MonthStatement(year, month, consumptions, payments)
 
@@ -162,7 +162,7 @@ async def wallet_forecasts(
         )
     )
     account_cost = 0
-    for price, state, mode in rows.tuples():
+    for price, state, mode in rows:
         if (mode is PaymentMode.INVOICE and state is BookingState.CONFIRMED) or (
             state is BookingState.PENDING_PAYMENT
         ):
