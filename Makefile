@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench locales clean
+.PHONY: install run test lint bench locales extract clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) locales
 
-# Compiled catalogues are built here, never committed.
+# Compiled catalogues (.mo) are built here, never committed; fuzzy entries are left out.
 locales: $(STAMP)
-	@if ls locales/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
-		$(BIN)/pybabel compile --statistics -d locales -D ribambelle; fi
+	$(BIN)/pybabel compile --statistics -d locales -D ribambelle
+
+# After changing user-facing strings: refresh the template and the catalogues, translate the
+# new or fuzzy entries of locales/*/LC_MESSAGES/ribambelle.po, then `make test`. The mapping is
+# babel.cfg; the keywords are those of dialogs/i18n.py (tests/unit/test_translations.py too).
+BABEL_KEYWORDS := --no-default-keywords --keyword=_ --keyword=n_:1,2 --keyword=N_
+
+extract: $(STAMP)
+	$(BIN)/pybabel extract --mapping-file=babel.cfg $(BABEL_KEYWORDS) \
+		--add-comments=TRANSLATORS: --sort-by-file --add-location=file \
+		--project=Ribambelle --copyright-holder="the Ribambelle authors" \
+		--output-file=locales/ribambelle.pot .
+	$(BIN)/pybabel update --input-file=locales/ribambelle.pot -d locales -D ribambelle \
+		--previous --ignore-obsolete
 
 run: install
 	$(BIN)/ribambelle db upgrade

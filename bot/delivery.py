@@ -77,9 +77,20 @@ class Deliveries:
     async def push_to_household(
         self, household_id: int, render: Callable[[Translator], list[Reply]]
     ) -> int:
-        """Render the message in each recipient's language and deliver it; count delivered."""
+        """Render the message in each recipient's language and deliver it; count delivered.
+
+        A recipient the channel cannot reach (after its own retries) is logged and skipped:
+        the household's other conversations still get the message.
+        """
         delivered = 0
         for recipient in await self.recipients(household_id):
             for reply in render(Translator(recipient.locale)):
-                delivered += await self.push(recipient, reply)
+                try:
+                    sent = await self.push(recipient, reply)
+                except Exception:
+                    log.exception("could not deliver to conversation %s", recipient.conversation_id)
+                    break
+                if not sent:
+                    break  # blocked: the rest of this message would be refused as well
+                delivered += 1
         return delivered

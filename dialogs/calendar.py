@@ -89,4 +89,4 @@ def month_calendar(
 
 
 def _label(t: Translator, day: date, state: str) -> str:
-    return f"{t.day(day)} : {t._(STATE_LABELS[state])}"
+    return f"{t.day(day)}{t.colon}{t._(STATE_LABELS[state])}"

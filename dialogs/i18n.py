@@ -58,6 +58,11 @@ class Translator:
             text = self._catalogue.ngettext(singular, plural, count)
         return text.format(count=count, **params)
 
+    @property
+    def colon(self) -> str:
+        """What joins a label to its detail: French sets a space before the colon."""
+        return " : " if self.locale == "fr" else ": "
+
     def day(self, value: date) -> str:
         """ "mercredi 4 mars" / "Wednesday 4 March"."""
         pattern = "EEEE d MMMM" if self.locale == "fr" else "EEEE d MMMM"

@@ -197,12 +197,33 @@ def children_named(text: str, children: Sequence[Named]) -> list[int]:
     return [child.id for child in children if _contains(folded, fold(child.name))]
 
 
+_AGE_RANGE = re.compile(r"\s*\b\d+-\d+(?:\s*ans)?\b")
+
+
+def _name_phrases(name: str) -> list[str]:
+    """An activity's name as a parent may write it: whole, or without its age range."""
+    folded = fold(name)
+    core = _AGE_RANGE.sub("", folded).strip()
+    return [phrase for phrase in dict.fromkeys((folded, core)) if len(phrase.split()) >= 2]
+
+
+def without_activity_names(text: str, activities: Sequence[Named]) -> str:
+    """The text without the activity names it contains, so that "Mercredis loisirs" is not
+    read as a date ("inscris Léa aux mercredis loisirs le 24 mars")."""
+    folded = fold(text)
+    for activity in activities:
+        for phrase in _name_phrases(activity.name):
+            folded = re.sub(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", " ", folded)
+    return re.sub(r"\s+", " ", folded).strip()
+
+
 def activities_named(text: str, activities: Sequence[Named]) -> list[int]:
     """The activities the text points at, best matches only (several when it is ambiguous)."""
     folded = fold(text)
     scores: dict[int, int] = {}
     for activity in activities:
-        score = 0
+        # A name written out in full ("mercredis loisirs") beats words shared with others.
+        score = 3 * any(_contains(folded, phrase) for phrase in _name_phrases(activity.name))
         name_words = {w for w in re.findall(r"[\w-]+", fold(activity.name)) if len(w) > 2}
         for word in name_words - NAME_STOPWORDS:
             if _contains(folded, word):

@@ -19,6 +19,7 @@ class State:
     to_cancel: list[int] = field(default_factory=list)  # bookings picked for cancellation
     waitlist_session_id: int | None = None
     question: dict[str, Any] = field(default_factory=dict)  # what an ambiguity asked back
+    lapsed_told: list[int] = field(default_factory=list)  # expired basket items already named
     nonce: str = ""
     buttons: dict[str, list[Any]] = field(default_factory=dict)  # key -> [action, *args]
 

@@ -12,7 +12,7 @@ import itertools
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import asyncpg
 import pytest
@@ -183,7 +183,9 @@ async def activity(
         max_age=max_age,
         payment_mode=mode,
         opens_at=opens_at,
-        booking_deadline_kind=DeadlineKind.WORKING_DAYS if booking_working_days else DeadlineKind.DAYS,
+        booking_deadline_kind=DeadlineKind.WORKING_DAYS
+        if booking_working_days
+        else DeadlineKind.DAYS,
         booking_deadline_days=booking_days,
         booking_deadline_time=booking_time,
         cancellation_deadline_kind=(
@@ -381,27 +383,18 @@ async def balance_of(database: Database, household_id: int, kind: WalletKind) ->
 async def ledger_mismatches(database: Database) -> list[tuple[int, int, int]]:
     """(wallet id, balance, ledger sum) for every wallet whose balance is not its ledger's sum."""
     async with database.reading() as db:
-        sums = dict(
-            (
-                await db.execute(
-                    select(LedgerEntry.wallet_id, func.sum(LedgerEntry.amount)).group_by(
-                        LedgerEntry.wallet_id
-                    )
-                )
+        rows = await db.execute(
+            select(LedgerEntry.wallet_id, func.sum(LedgerEntry.amount)).group_by(
+                LedgerEntry.wallet_id
             )
-            .tuples()
-            .all()
         )
-        wallets = (await db.execute(select(Wallet.id, Wallet.balance))).tuples().all()
+        sums = {wallet_id: total for wallet_id, total in rows}
+        wallets = (await db.execute(select(Wallet.id, Wallet.balance))).all()
     return [
-        (wallet_id, balance, sums.get(wallet_id, 0) or 0)
+        (wallet_id, balance, sums.get(wallet_id, 0))
         for wallet_id, balance in wallets
-        if balance != (sums.get(wallet_id, 0) or 0)
+        if balance != sums.get(wallet_id, 0)
     ]
-
-
-def utc(instant: datetime) -> datetime:
-    return instant.astimezone(UTC)
 
 
 # A faster PostgreSQL database per test ----------------------------------------------------
@@ -416,20 +409,33 @@ def postgres_scratch(postgres_template: str) -> Iterator[str]:
     """
     name = f"ribambelle_scratch_{uuid.uuid4().hex[:8]}"
     _run_in_thread(lambda: _admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    # A test database need not survive a crash: commits stop waiting for the disk.
+    _run_in_thread(lambda: _admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     yield _with_database(POSTGRES_URL, name).replace("postgresql://", "postgresql+asyncpg://", 1)
     _run_in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def emptied_postgres_url(url: str) -> str:
-    """Empty every table of the scratch database (ids restart at 1, as in a fresh copy)."""
+    """Empty every table of the scratch database; ids restart at 1, as in a fresh copy.
+
+    DELETE with the foreign-key triggers off is ten times faster than TRUNCATE on tables
+    this small.
+    """
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
         tables = await connection.fetch(
             "SELECT tablename FROM pg_tables "
             "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
         )
-        names = ", ".join(f'"{row["tablename"]}"' for row in tables)
-        await connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        sequences = await connection.fetch(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+        )
+        await connection.execute(
+            "SET session_replication_role = replica;"
+            + "".join(f'DELETE FROM "{row["tablename"]}";' for row in tables)
+            + "".join(f'ALTER SEQUENCE "{row["sequencename"]}" RESTART;' for row in sequences)
+            + "SET session_replication_role = DEFAULT;"
+        )
     finally:
         await connection.close()
     return url

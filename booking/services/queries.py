@@ -15,6 +15,8 @@ from sqlalchemy.orm import joinedload
 from booking.models import (
     ACTIVE,
     Activity,
+    Basket,
+    BasketState,
     Booking,
     BookingState,
     Household,
@@ -205,6 +207,31 @@ async def upcoming_bookings(
         )
         result.append(UpcomingBooking(booking, refusal, cents, coupons))
     return result
+
+
+async def lapsed_basket_items(db: AsyncSession, household_id: int) -> list[Booking]:
+    """Items of the household's open basket whose hold ran out (or whose window closed)
+    before the parent confirmed: the recap and the confirmation name them."""
+    open_baskets = select(Basket.id).where(
+        Basket.household_id == household_id, Basket.state == BasketState.OPEN
+    )
+    return list(
+        (
+            await db.scalars(
+                select(Booking)
+                .join(Session, Session.id == Booking.session_id)
+                .where(
+                    Booking.basket_id.in_(open_baskets),
+                    Booking.state == BookingState.EXPIRED,
+                )
+                .options(
+                    joinedload(Booking.session).joinedload(Session.activity),
+                    joinedload(Booking.participant),
+                )
+                .order_by(Session.starts_at, Booking.participant_id)
+            )
+        ).all()
+    )
 
 
 async def activities_by_id(db: AsyncSession, ids: Sequence[int]) -> dict[int, Activity]:

@@ -11,12 +11,14 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 import socket
-from datetime import timedelta
+import warnings
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
 from aiohttp import web
-from telegram import BotCommand, Update
+from telegram import BotCommand, CallbackQuery, Update
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -34,9 +36,11 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.warnings import PTBDeprecationWarning
 
 from booking.clock import Clock
 from booking.db import Database
+from booking.services.conversations import find_conversation
 from booking.services.links import acquire_lease, release_lease, unmark_blocked
 from bot.delivery import DeliveryBlocked, Recipient
 from bot.settings import Settings
@@ -50,7 +54,8 @@ CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 POLLER_LEASE = "telegram-poller"
 LEASE_TTL = timedelta(seconds=60)
-SEND_ATTEMPTS = 8
+SEND_ATTEMPTS = 8  # network failures in a row before giving up (429s do not count)
+MAX_TOAST = 200  # characters of a callback answer
 
 #: Command → (engine command, French description, English description).
 COMMANDS = {
@@ -87,9 +92,11 @@ class TelegramChannel:
         self.engine = engine
         self.database = database
         self.clock = clock
-        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        # Unique per channel: two containers may share a host name and both run as pid 1.
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.webhook_mode = bool(settings.telegram_webhook_url)
         self._lease_task: asyncio.Task | None = None
+        self._next_push: dict[int, float] = {}  # chat id -> loop time of its next push slot
         builder = (
             Application.builder()
             .token(settings.telegram_token or "")
@@ -97,7 +104,9 @@ class TelegramChannel:
             .rate_limiter(
                 AIORateLimiter(
                     overall_max_rate=settings.telegram_max_rate,
+                    # Per second, like our setting (the library's default period is a minute).
                     group_max_rate=settings.telegram_chat_rate,
+                    group_time_period=1.0,
                     max_retries=3,
                 )
             )
@@ -106,8 +115,14 @@ class TelegramChannel:
         if self.webhook_mode:
             builder = builder.updater(None)
         self.application: Application = builder.build()
-        self.application.add_handler(CommandHandler(list(COMMANDS), self.on_command))
-        self.application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
+        # Private chats only: in a group every member would share one logged-in household.
+        private = filters.ChatType.PRIVATE
+        self.application.add_handler(
+            CommandHandler(list(COMMANDS), self.on_command, filters=private)
+        )
+        self.application.add_handler(MessageHandler(private & filters.COMMAND, self.on_command))
+        self.application.add_handler(MessageHandler(private & filters.TEXT, self.on_text))
+        self.application.add_handler(MessageHandler(private, self.on_other))
         self.application.add_handler(CallbackQueryHandler(self.on_button))
         self.application.add_error_handler(self.on_error)
 
@@ -118,9 +133,23 @@ class TelegramChannel:
         try:
             await self.application.initialize()  # getMe: a wrong token fails here
         except (InvalidToken, Forbidden) as error:
+            await self.application.bot.shutdown()  # its HTTP clients are open already
             raise TelegramStartupError(
                 f"Telegram refused the token (RIBAMBELLE_TELEGRAM_TOKEN): {error}"
             ) from error
+        except NetworkError as error:
+            await self.application.bot.shutdown()
+            raise TelegramStartupError(
+                f"cannot reach Telegram at {self.settings.telegram_api_url} "
+                f"(RIBAMBELLE_TELEGRAM_API_URL): {error}"
+            ) from error
+        try:
+            await self._start_initialized()
+        except BaseException:
+            await self._stop_initialized()
+            raise
+
+    async def _start_initialized(self) -> None:
         bot = self.application.bot
         self.engine.telegram_username = bot.username
         for language, index in (("fr", 1), ("en", 2)):
@@ -140,30 +169,36 @@ class TelegramChannel:
             )
         else:
             await self._take_poller_lease()
-            await bot.delete_webhook()
+            self._lease_task = asyncio.create_task(self._keep_lease())
+            # start_polling deletes a webhook left from webhook mode before it polls.
             await self.application.updater.start_polling(
                 allowed_updates=["message", "callback_query"], drop_pending_updates=False
             )
-            self._lease_task = asyncio.create_task(self._keep_lease())
             log.info("Telegram @%s: long polling", bot.username)
         await self.application.start()
 
     async def stop(self) -> None:
+        await self._stop_initialized()
+
+    async def _stop_initialized(self) -> None:
+        holds_lease = self._lease_task is not None
         if self._lease_task is not None:
             self._lease_task.cancel()
             await asyncio.gather(self._lease_task, return_exceptions=True)
+            self._lease_task = None
         if self.application.updater is not None and self.application.updater.running:
             await self.application.updater.stop()
         if self.application.running:
             await self.application.stop()
-        if not self.webhook_mode:
+        if holds_lease:  # only once polling stopped, so that no two processes ever poll
             async with self.database.writing() as db:
                 await release_lease(db, POLLER_LEASE, self.holder)
         await self.application.shutdown()
+        self.engine.telegram_username = None
 
     async def _take_poller_lease(self) -> None:
         async with self.database.writing() as db:
-            other = await acquire_lease(db, POLLER_LEASE, self.holder, self.clock.now(), LEASE_TTL)
+            other = await acquire_lease(db, POLLER_LEASE, self.holder, _wall_clock(), LEASE_TTL)
         if other is not None:
             raise TelegramStartupError(
                 f"another process ({other}) is already polling Telegram with this bot; run one "
@@ -175,7 +210,7 @@ class TelegramChannel:
             await asyncio.sleep(LEASE_TTL.total_seconds() / 3)
             try:
                 async with self.database.writing() as db:
-                    await acquire_lease(db, POLLER_LEASE, self.holder, self.clock.now(), LEASE_TTL)
+                    await acquire_lease(db, POLLER_LEASE, self.holder, _wall_clock(), LEASE_TTL)
             except Exception:
                 log.exception("could not renew the Telegram poller lease")
 
@@ -191,8 +226,10 @@ class TelegramChannel:
             return web.json_response({"error": "forbidden"}, status=403)
         try:
             data = await request.json()
+            if not isinstance(data, dict):
+                raise TypeError("an update is a JSON object")
             update = Update.de_json(data, self.application.bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             return web.json_response({"error": "bad_update"}, status=400)
         await self.application.process_update(update)
         return web.json_response({"ok": True})
@@ -210,9 +247,14 @@ class TelegramChannel:
             link_code=incoming.link_code,
             locale_hint=hint,
         )
-        async with self.database.writing() as db:
-            await unmark_blocked(db, CHANNEL, str(chat.id))
-        return await self.engine.handle(CHANNEL, str(chat.id), incoming)
+        key = str(chat.id)
+        async with self.database.reading() as db:
+            known = await find_conversation(db, CHANNEL, key)
+        if known is not None and known.blocked_at is not None:
+            # Writing to us again means the user unblocked the bot: pushes resume.
+            async with self.database.writing() as db:
+                await unmark_blocked(db, CHANNEL, key)
+        return await self.engine.handle(CHANNEL, key, incoming)
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Map /reserver, /annuler… to the engine's commands; /start <code> links the chat."""
@@ -234,32 +276,50 @@ class TelegramChannel:
                 log.warning("could not delete a password message in chat %s", message.chat_id)
         await self._send(update, result)
 
+    async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo, a sticker…: show where the conversation stands."""
+        await self._send(update, await self._turn(update, Incoming(text="")))
+
     async def on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button press: always answered; a calendar is edited in place."""
         query = update.callback_query
-        if not query.data or query.data == NOOP:
+        chat = update.effective_chat
+        if not query.data or query.data == NOOP or chat is None or chat.type != chat.PRIVATE:
             await query.answer()
             return
         result = await self._turn(update, Incoming(button=query.data[:64]))
         replies = result.replies
         source = query.message
-        had_calendar = bool(
-            source and source.reply_markup and len(source.reply_markup.inline_keyboard) > 4
-        )
-        if replies and replies[-1].calendar is not None and had_calendar:
-            toast = " ".join(reply.text for reply in replies[:-1])[:190]
-            await query.answer(toast or None)
-            await query.edit_message_text(
-                reply_text(replies[-1]), reply_markup=reply_markup(replies[-1])
-            )
-            return
-        await query.answer()
-        if source is not None and source.reply_markup is not None:
-            try:
-                await query.edit_message_reply_markup(None)
-            except TelegramError:
-                pass  # too old to edit, or already without buttons
-        await self._send(update, result)
+        if replies and replies[-1].calendar is not None and _shows_calendar(source):
+            before = " ".join(reply.text for reply in replies[:-1])
+            fits = len(before) <= MAX_TOAST
+            await query.answer(before if fits and before else None)
+            if not fits:  # too long for a toast: said in messages above the calendar
+                for reply in replies[:-1]:
+                    await self.send_to_chat(chat.id, reply)
+            if await self._edit(query, replies[-1]):
+                return
+            replies = replies[-1:]
+        else:
+            await query.answer()
+            if source is not None and source.reply_markup is not None:
+                try:
+                    await query.edit_message_reply_markup(None)
+                except TelegramError:
+                    pass  # too old to edit, or already without buttons
+        for reply in replies:
+            await self.send_to_chat(chat.id, reply)
+
+    async def _edit(self, query: CallbackQuery, reply: Reply) -> bool:
+        """Edit the tapped message into `reply`; False when Telegram no longer lets us."""
+        try:
+            await query.edit_message_text(reply_text(reply), reply_markup=reply_markup(reply))
+        except BadRequest as error:
+            if "not modified" in error.message.lower():
+                return True  # the same calendar: nothing to change
+            log.info("could not edit message in chat %s: %s", query.message.chat_id, error)
+            return False
+        return True
 
     async def _send(self, update: Update, result: TurnResult) -> None:
         chat_id = update.effective_chat.id
@@ -268,7 +328,14 @@ class TelegramChannel:
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("Telegram update failed: %s", context.error, exc_info=context.error)
-        if isinstance(update, Update) and update.effective_chat is not None:
+        if not isinstance(update, Update):
+            return
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()  # else the button spins for a while
+            except TelegramError:
+                pass  # answered already
+        if update.effective_chat is not None:
             try:
                 await context.bot.send_message(
                     update.effective_chat.id,
@@ -281,9 +348,16 @@ class TelegramChannel:
     # -- delivery ----------------------------------------------------------------------
 
     async def send_to_chat(self, chat_id: int, reply: Reply) -> None:
-        """Send one message; wait out 429s (never drop), give up on a user who blocked us."""
+        """Send one message; wait out 429s (never drop), give up on a user who blocked us.
+
+        Raises:
+            DeliveryBlocked: the user blocked the bot (403): retrying would not help.
+            BadRequest: a message Telegram will never take.
+            NetworkError: Telegram stayed unreachable through SEND_ATTEMPTS tries.
+        """
         delay = 1.0
-        for attempt in range(1, SEND_ATTEMPTS + 1):
+        attempt = 0
+        while True:
             try:
                 await self.application.bot.send_message(
                     chat_id, reply_text(reply), reply_markup=reply_markup(reply)
@@ -292,21 +366,53 @@ class TelegramChannel:
             except Forbidden as error:
                 raise DeliveryBlocked(str(error)) from error
             except BadRequest:
-                raise  # a message Telegram will never take: retrying would not help
+                raise
             except RetryAfter as error:
-                await asyncio.sleep(_seconds(error.retry_after))
+                # Not an attempt: Telegram took nothing and said when to come back.
+                await asyncio.sleep(_retry_seconds(error))
             except NetworkError:
-                if attempt == SEND_ATTEMPTS:
+                attempt += 1
+                if attempt >= SEND_ATTEMPTS:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
-        raise NetworkError(f"could not deliver to chat {chat_id}")
 
     async def send(self, recipient: Recipient, reply: Reply) -> None:
-        await self.send_to_chat(int(recipient.key), reply)
+        """A push: paced per chat (the library's rate limiter paces groups, not private chats)."""
+        chat_id = int(recipient.key)
+        await self._pace(chat_id)
+        await self.send_to_chat(chat_id, reply)
+
+    async def _pace(self, chat_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if len(self._next_push) > 10_000:
+            self._next_push = {k: t for k, t in self._next_push.items() if t > now}
+        slot = max(now, self._next_push.get(chat_id, now))
+        self._next_push[chat_id] = slot + 1 / self.settings.telegram_chat_rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
-def _seconds(retry_after: object) -> float:
+def _wall_clock() -> datetime:
+    """The lease is about processes being alive, not about the town's day: real time, even
+    when RIBAMBELLE_NOW shifts the product's clock (else a crashed demo process's lease could
+    outlive it by months)."""
+    return datetime.now(UTC)
+
+
+def _shows_calendar(message: object) -> bool:
+    """Whether the tapped message is a calendar (its title and weekday cells are NOOP)."""
+    markup = getattr(message, "reply_markup", None)
+    if markup is None:
+        return False
+    return any(b.callback_data == NOOP for row in markup.inline_keyboard for b in row)
+
+
+def _retry_seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)  # int or timedelta until v23
+        retry_after = error.retry_after
     if isinstance(retry_after, timedelta):
         return retry_after.total_seconds()
-    return float(retry_after)  # type: ignore[arg-type]
+    return float(retry_after)

@@ -22,7 +22,8 @@ def _parse_query(query: Any) -> dict[str, Any]:
         raise ValueError(f"unknown parameter: {sorted(unknown)[0]}")
     parsed: dict[str, Any] = {}
     if query.get("age"):
-        age = int(query["age"]) if query["age"].isdigit() else -1
+        text = query["age"]
+        age = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else -1
         if not 0 <= age <= 120:
             raise ValueError("age must be between 0 and 120")
         parsed["age"] = age

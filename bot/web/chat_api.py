@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -24,6 +25,7 @@ MAX_BODY = 16 * 1024
 MAX_TEXT = 2000
 MAX_PAYLOAD = 64
 FIELDS = {"conversation", "text", "button"}
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what secrets.token_urlsafe makes
 
 
 class BadRequest(Exception):
@@ -37,6 +39,20 @@ def conversation_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def well_formed(token: object) -> bool:
+    """A token from a body, a cookie or a query: anything else never names a conversation."""
+    return isinstance(token, str) and TOKEN.fullmatch(token) is not None
+
+
+def storable(text: str) -> bool:
+    """Encodable as UTF-8 (no lone surrogate) and without NUL, which databases refuse."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 def parse_turn(body: Any) -> tuple[str | None, Incoming]:
     if not isinstance(body, dict):
         raise BadRequest(400, "bad_body", "The body must be a JSON object.")
@@ -44,20 +60,22 @@ def parse_turn(body: Any) -> tuple[str | None, Incoming]:
     if unknown:
         raise BadRequest(400, "unknown_field", f"Unknown field: {sorted(unknown)[0]}.")
     token = body.get("conversation")
-    if token is not None and (not isinstance(token, str) or not 0 < len(token) <= 128):
+    if token is not None and not well_formed(token):
         raise BadRequest(400, "bad_conversation", "conversation must be a token or null.")
     has_text, has_button = "text" in body, "button" in body
     if has_text == has_button:
         raise BadRequest(400, "bad_body", "Send either text or button.")
     if has_text:
         text = body["text"]
-        if not isinstance(text, str) or len(text) > MAX_TEXT:
+        if not isinstance(text, str) or len(text) > MAX_TEXT or not storable(text):
             raise BadRequest(
-                400, "bad_text", f"text must be a string of at most {MAX_TEXT} characters."
+                400,
+                "bad_text",
+                f"text must be a string of at most {MAX_TEXT} characters, without NUL.",
             )
         return token, Incoming(text=text)
     button = body["button"]
-    if not isinstance(button, str) or not 0 < len(button) <= MAX_PAYLOAD:
+    if not isinstance(button, str) or not 0 < len(button) <= MAX_PAYLOAD or not storable(button):
         raise BadRequest(400, "bad_button", "button must be a short payload string.")
     return token, Incoming(button=button)
 
@@ -75,7 +93,7 @@ async def resolve_token(request: web.Request, token: str | None) -> tuple[str, b
             raise BadRequest(404, "unknown_conversation", "Unknown conversation.")
         return token, False
     cookie = request.cookies.get(COOKIE)
-    if cookie and len(cookie) <= 128 and await _known(request.app, cookie) is not None:
+    if well_formed(cookie) and await _known(request.app, cookie) is not None:
         return cookie, False
     if not request.app[NEW_CHAT_LIMITER].allow(request.remote or "?"):
         raise BadRequest(429, "too_many_requests", "Too many new conversations; try again later.")
@@ -109,19 +127,31 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) 
     )
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, refused past MAX_BODY (one read may return only the first packets)."""
+    too_large = BadRequest(413, "too_large", "The body is too large.")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise too_large
+    body = bytearray()
+    while chunk := await request.content.read(MAX_BODY + 1 - len(body)):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise too_large
+    return bytes(body)
+
+
+def parse_json(raw: str | bytes) -> Any:
+    try:
+        return json.loads(raw)
+    # Deeply nested arrays exhaust the decoder's recursion limit: bad JSON for us.
+    except (ValueError, RecursionError):
+        raise BadRequest(400, "bad_json", "The body is not valid JSON.") from None
+
+
 async def post_turn(request: web.Request) -> web.Response:
     """One turn: text or a button payload in, the replies out."""
     try:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise BadRequest(413, "too_large", "The body is too large.")
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise BadRequest(413, "too_large", "The body is too large.")
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest(400, "bad_json", "The body is not valid JSON.") from None
-        token, incoming = parse_turn(body)
+        token, incoming = parse_turn(parse_json(await read_body(request)))
         token, is_new = await resolve_token(request, token)
         messages = await run_turn(request, token, incoming)
     except BadRequest as error:
@@ -134,16 +164,14 @@ async def post_turn(request: web.Request) -> web.Response:
 
 def _token_from_query(request: web.Request) -> str | None:
     token = request.query.get("conversation") or request.cookies.get(COOKIE)
-    if token is None or len(token) > 128:
-        return None
-    return token
+    return token if well_formed(token) else None
 
 
 async def get_inbox(request: web.Request) -> web.Response:
     """Messages pushed to this conversation after a message id."""
     token = _token_from_query(request)
     after_text = request.query.get("after", "0")
-    if not after_text.isdigit() or len(after_text) > 12:
+    if not after_text.isascii() or not after_text.isdigit() or len(after_text) > 12:
         return json_error(400, "bad_after", "after must be a message id.")
     conversation_id = await _known(request.app, token) if token else None
     if conversation_id is None:
@@ -173,11 +201,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await socket.send_json({"error": "bad_frame", "message": "Send JSON text frames."})
                 continue
             try:
-                try:
-                    body = json.loads(frame.data)
-                except ValueError:
-                    raise BadRequest(400, "bad_json", "The message is not valid JSON.") from None
-                frame_token, incoming = parse_turn(body)
+                frame_token, incoming = parse_turn(parse_json(frame.data))
                 if frame_token is not None and frame_token != token:
                     raise BadRequest(
                         400, "bad_conversation", "This socket belongs to another conversation."

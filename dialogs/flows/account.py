@@ -109,6 +109,7 @@ async def ask_new_password(turn: Turn) -> None:
             "Choisissez un nouveau mot de passe : au moins 10 caractères, avec des lettres et "
             "des chiffres."
         ),
+        [[turn.button(turn.t._("Annuler"), "logout")]],
         secret_input=True,
     )
 

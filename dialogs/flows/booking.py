@@ -85,12 +85,15 @@ async def show_activities(turn: Turn) -> None:
         for choice in choices
         if choice.refusal is None
     ]
-    unavailable = [
-        f"• {choice.activity.name} : {explain(t, choice.refusal)}"
-        for choice in choices
-        if choice.refusal is not None
-        and choice.refusal.code not in (Refusal.TOO_YOUNG, Refusal.TOO_OLD)
-    ]
+    # One line per reason: a missing dossier or a debt blocks every activity alike.
+    reasons: dict[str, list[str]] = {}
+    for choice in choices:
+        if choice.refusal is not None and choice.refusal.code not in (
+            Refusal.TOO_YOUNG,
+            Refusal.TOO_OLD,
+        ):
+            reasons.setdefault(explain(t, choice.refusal), []).append(choice.activity.name)
+    unavailable = [f"• {', '.join(names)}{t.colon}{reason}" for reason, names in reasons.items()]
     text = (
         t._("Quelle activité pour {name} ?", name=child.first_name)
         if rows
@@ -296,7 +299,7 @@ async def add_session(turn: Turn, participant_id: int, session_id: int, day: dat
                 ]
             )
             return False
-        turn.say(f"{t.day(day)} : {explain(t, refused)}")
+        turn.say(f"{t.day(day)}{t.colon}{explain(t, refused)}")
         return False
     turn.say(t._("{day} ajouté au panier.", day=t.day(day)))
     return True
@@ -354,7 +357,8 @@ async def ask_which_date(turn: Turn, ambiguous: AmbiguousDate) -> None:
         [
             [turn.button(t.day_with_year(day), "pick_date", day.isoformat())]
             for day in ambiguous.candidates
-        ],
+        ]
+        + [nav_row(turn, back=False)],
     )
 
 
@@ -399,7 +403,7 @@ async def add_days(
                 now=turn.now,
             )
         except Refused as refusal:
-            refused.append(f"• {t.short_day(session.day)} : {explain(t, refusal)}")
+            refused.append(f"• {t.short_day(session.day)}{t.colon}{explain(t, refusal)}")
             if refusal.code is Refusal.FULL and refusal.params.get("waitlist"):
                 label = t._("Liste d'attente {day}", day=t.short_day(session.day))
                 waitlist_rows.append(

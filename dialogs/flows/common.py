@@ -18,6 +18,10 @@ PARENT_STEP = {
 }
 
 
+#: Steps in the middle of a booking: help leaves the parent where they were.
+BOOKING_STEPS = ("child", "activity", "calendar", "waitlist_offer", "recap", "terms")
+
+
 def menu_rows(turn: Turn) -> list[list[Button]]:
     t = turn.t
     if not turn.state.logged_in:
@@ -103,6 +107,10 @@ async def show_help(turn: Turn) -> None:
         "• « mes réservations », « mon solde », « menu », « retour », « English »\n"
         "À chaque étape, « retour » revient en arrière et « menu » ramène ici."
     )
+    if turn.state.step in BOOKING_STEPS:
+        turn.say(text)  # then the step the parent was at, with its buttons
+        await turn.show()
+        return
     turn.say(text, menu_rows(turn))
 
 

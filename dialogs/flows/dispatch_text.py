@@ -3,9 +3,18 @@
 
 from __future__ import annotations
 
+import re
+
 from dialogs.dates import AmbiguousDate, DateSelection, parse_dates
 from dialogs.flows.booking import add_days, ask_which_date, children, choose_child
-from dialogs.intents import Named, activities_named, age_in, children_named
+from dialogs.intents import (
+    Named,
+    activities_named,
+    age_in,
+    children_named,
+    fold,
+    without_activity_names,
+)
 from dialogs.turn import Turn, action
 
 # Intents that belong to the step being shown (the recap's "oui"/"non"), not global.
@@ -52,12 +61,22 @@ async def _named_things(turn: Turn) -> tuple[list[Named], list[Named]]:
     return kids, activities
 
 
+def _dates_in(
+    turn: Turn, text: str, activities: list[Named]
+) -> DateSelection | AmbiguousDate | None:
+    """The dates of a request, its activity names left out ("mercredis loisirs")."""
+    stripped = without_activity_names(text, activities)
+    if stripped != fold(text):
+        text = stripped
+    return parse_dates(text, now=turn.now, locale=turn.t.locale)
+
+
 async def book_text(turn: Turn, text: str, *, explicit: bool) -> bool:
     """Book from a sentence: fill in what it names, ask back what is missing or ambiguous."""
     kids, activities = await _named_things(turn)
     child_ids = children_named(text, kids)
     activity_ids = activities_named(text, activities)
-    dates = parse_dates(text, now=turn.now, locale=turn.t.locale)
+    dates = _dates_in(turn, text, activities)
     if not explicit and not child_ids and not activity_ids:
         return False
     question = {"intent": "book", "activity_ids": activity_ids}
@@ -132,7 +151,7 @@ async def continue_question(turn: Turn, selection: DateSelection) -> None:
 
 async def cancel_text(turn: Turn, text: str) -> None:
     kids, activities = await _named_things(turn)
-    dates = parse_dates(text, now=turn.now, locale=turn.t.locale)
+    dates = _dates_in(turn, text, activities)
     turn.state.question = {
         "intent": "cancel",
         "child_ids": children_named(text, kids),
@@ -204,5 +223,29 @@ async def browse_text(turn: Turn, text: str) -> None:
         if any(f" {word}" in f" {folded}" for word in CATEGORY_WORDS.get(category.value, ())):
             filters["browse_category"] = category.value
             break
+    from booking.services.queries import all_activities
+
+    place = place_named(folded, {a.place for a in await all_activities(turn.db) if a.place})
+    if place:
+        filters["browse_place"] = place
     turn.state.question = filters
     await turn.show("browse")
+
+
+#: Words that many places share: they do not single one out.
+GENERIC_PLACE_WORDS = {"ecole", "groupe", "scolaire", "salle", "gymnase", "centre", "maison"}
+
+
+def place_named(folded: str, places: set[str]) -> str | None:
+    """The place a folded text names: written in full, or by its distinctive words
+    ("au gymnase Coubertin", "à Coubertin")."""
+    scores = {}
+    for place in places:
+        words = {w for w in re.findall(r"[\w-]+", fold(place)) if len(w) >= 4}
+        score = 10 * (fold(place) in folded) + sum(
+            re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", folded) is not None
+            for word in words - GENERIC_PLACE_WORDS
+        )
+        if score:
+            scores[place] = score
+    return max(sorted(scores), key=scores.get) if scores else None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 
 from booking.models import BookingState, Category, WalletKind
+from booking.refusals import Refusal, Refused
 from booking.services.catalogue import Availability, browse
 from booking.services.queries import upcoming_bookings
 from booking.services.statements import month_statement, wallet_forecasts
+from dialogs.explain import explain
 from dialogs.flows.account import require_login
 from dialogs.flows.common import menu_rows, nav_row
 from dialogs.flows.recap import price_text
@@ -53,6 +56,16 @@ async def show_bookings(turn: Turn, bookings: list | None = None) -> None:
             [[turn.button(t._("Réserver"), "book")], nav_row(turn, back=False)],
         )
         return
+    # Per child (in the order they first come), each child's bookings by date.
+    first_seen: dict[int, int] = {}
+    for index, item in enumerate(bookings):
+        first_seen.setdefault(item.booking.participant_id, index)
+    bookings = sorted(bookings, key=lambda item: first_seen[item.booking.participant_id])
+    same_day = Counter(
+        (item.booking.participant_id, item.booking.session.day)
+        for item in bookings
+        if item.cancel_refusal is None
+    )
     lines = [t._("Vos prochaines réservations :")]
     rows = []
     current_child = None
@@ -69,10 +82,11 @@ async def show_bookings(turn: Turn, bookings: list | None = None) -> None:
         )
         if item.cancel_refusal is None and len(rows) < MAX_LISTED:
             marked = "☑ " if booking.id in state.to_cancel else ""
+            day = t.short_day(booking.session.day)
+            if same_day[(booking.participant_id, booking.session.day)] > 1:
+                day += f" · {booking.session.activity.name}"  # two bookings that day
             label = marked + t._(
-                "Annuler {name} {day}",
-                name=booking.participant.first_name,
-                day=t.short_day(booking.session.day),
+                "Annuler {name} {day}", name=booking.participant.first_name, day=day
             )
             rows.append([turn.button(label, "mark_cancel", booking.id)])
     if len(bookings) > MAX_LISTED * 3:
@@ -172,11 +186,8 @@ async def show_balance(turn: Turn) -> None:
                     if payment.wallet is WalletKind.COUPONS
                     else t.money(payment.amount)
                 )
-                lines.append(
-                    f"  · {t.short_day(payment.at.date())} — {payment.label or ''} {amount}".replace(
-                        "  ", " ", 1
-                    )
-                )
+                what = " ".join(part for part in (payment.label, amount) if part)
+                lines.append(f"  · {t.short_day(payment.at.date())} — {what}")
         else:
             lines.append(t._("Aucun règlement."))
     turn.say("\n".join(lines), [nav_row(turn, back=False)])
@@ -184,13 +195,16 @@ async def show_balance(turn: Turn) -> None:
 
 @action("browse")
 async def open_browse(turn: Turn, category: str | None) -> None:
-    turn.state.question = {"browse_category": category}
+    # A type chosen on the list narrows the age and dates already asked for.
+    filters = dict(turn.state.question) if turn.state.step == "browse" else {}
+    filters["browse_category"] = category
+    turn.state.question = filters
     await turn.show("browse")
 
 
 @step("browse")
 async def show_browse(turn: Turn) -> None:
-    """The catalogue without an account: filters by age, category and dates."""
+    """The catalogue without an account: filters by age, category, place and dates."""
     state = turn.state
     state.step = "browse"
     t = turn.t
@@ -207,6 +221,9 @@ async def show_browse(turn: Turn) -> None:
         date_from=date_from,
         date_to=date_to,
     )
+    place = filters.get("browse_place")
+    if place:
+        views = [view for view in views if view.activity.place == place]
     header = [t._("Activités")]
     if age is not None:
         header.append(t.n_("pour {count} an", "pour {count} ans", age))
@@ -214,7 +231,9 @@ async def show_browse(turn: Turn) -> None:
         header.append(
             t._("du {start} au {end}", start=t.day(date_from), end=t.day(date_to or date_from))
         )
-    lines = [" ".join(header) + " :"]
+    if place:
+        header.append(f"— {place}")
+    lines = [" ".join(header) + t.colon.rstrip()]
     for view in views[:15]:
         activity = view.activity
         sessions = view.sessions
@@ -235,10 +254,19 @@ async def show_browse(turn: Turn) -> None:
             else ""
         )
         where = f", {activity.place}" if activity.place else ""
+        # Nothing open because booking has not opened yet: say when it opens.
+        not_open = (
+            Refused(Refusal.NOT_OPEN_YET, opens_at=activity.opens_at)
+            if not open_count
+            and activity.opens_at is not None
+            and any(s.availability is Availability.NOT_OPEN_YET for s in sessions)
+            else None
+        )
         lines.append(
             f"• {activity.name} ({ages}{where}) — {price} — "
             + t.n_("{count} séance ouverte", "{count} séances ouvertes", open_count)
             + (" — " + t._("à partir du {day}", day=t.short_day(first.day)) if first else "")
+            + (" — " + explain(t, not_open) if not_open else "")
         )
     if not views:
         lines.append(t._("Aucune activité ne correspond. Essayez un autre âge ou d'autres dates."))

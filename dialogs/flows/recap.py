@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from booking.models import BookingState, PaymentMode
-from booking.refusals import Refused
+from booking.refusals import Refusal, Refused
 from booking.services.basket import basket_items, confirm_basket, remove_from_basket
 from booking.services.cancellation import cancel_booking
-from booking.services.queries import upcoming_bookings
+from booking.services.queries import lapsed_basket_items, upcoming_bookings
 from dialogs.explain import explain
 from dialogs.flows.account import require_login
 from dialogs.flows.common import nav_row, show_menu
@@ -47,6 +47,31 @@ async def open_recap(turn: Turn) -> None:
     await turn.show("recap")
 
 
+async def lapsed_items(turn: Turn) -> list:
+    """Basket items whose place was lost since they were added, not yet told."""
+    return [
+        booking
+        for booking in await lapsed_basket_items(turn.db, turn.state.household_id)
+        if booking.id not in turn.state.lapsed_told
+    ]
+
+
+def lapsed_line(turn: Turn, booking) -> str:  # noqa: ANN001
+    t = turn.t
+    return (
+        "✕ "
+        + t._(
+            "{name} — {activity} — {day} : plus disponible",
+            name=booking.participant.first_name,
+            activity=booking.session.activity.name,
+            day=t.day(booking.session.day),
+        )
+        + " ("
+        + explain(t, Refused(Refusal.HOLD_EXPIRED))
+        + ")"
+    )
+
+
 @step("recap")
 async def show_recap(turn: Turn) -> None:
     state = turn.state
@@ -60,7 +85,8 @@ async def show_recap(turn: Turn) -> None:
         for item in await upcoming_bookings(turn.db, state.household_id, turn.now, turn.tz)
         if item.booking.id in state.to_cancel
     ]
-    if not items and not cancels:
+    lapsed = await lapsed_items(turn)
+    if not items and not cancels and not lapsed:
         state.step = "menu"
         turn.say(
             t._("Votre panier est vide."),
@@ -70,6 +96,7 @@ async def show_recap(turn: Turn) -> None:
     state.step = "recap"
     lines = [t._("Récapitulatif :")]
     total_cents = total_coupons = 0
+    lines.extend(lapsed_line(turn, booking) for booking in lapsed)
     if items:
         lines.append(t._("Nouvelles réservations :"))
         for item in items:
@@ -124,8 +151,10 @@ async def confirm(turn: Turn) -> None:
     """Confirm the basket and the cancellations picked; say what happened to each."""
     t = turn.t
     state = turn.state
-    lines: list[str] = []
     _, items = await basket_items(turn.db, state.household_id)
+    lapsed = await lapsed_items(turn)
+    lines = [lapsed_line(turn, booking) for booking in lapsed]
+    state.lapsed_told = [booking.id for booking in lapsed]
     if items:
         try:
             checkout = await confirm_basket(turn.db, actor=turn.actor, now=turn.now)
@@ -218,6 +247,7 @@ async def abandon(turn: Turn) -> None:
     _, items = await basket_items(turn.db, turn.state.household_id)
     for item in items:
         await remove_from_basket(turn.db, actor=turn.actor, booking_id=item.id, now=turn.now)
+    turn.state.lapsed_told = [booking.id for booking in await lapsed_items(turn)]
     turn.state.to_cancel = []
     turn.say(turn.t._("C'est abandonné : rien n'a été réservé ni annulé."))
     await show_menu(turn)

@@ -259,14 +259,23 @@ def test_without_tariff_bands_everyone_pays_the_base_price():
 # Overlap ----------------------------------------------------------------------------------
 
 
+def wednesday(start: str, end: str) -> tuple[datetime, datetime]:
+    """A slot on Wednesday 10 March 2027, "09:00" to "17:00", in Paris."""
+    day = date(2027, 3, 10)
+    return (
+        datetime.combine(day, time.fromisoformat(start), tzinfo=PARIS),
+        datetime.combine(day, time.fromisoformat(end), tzinfo=PARIS),
+    )
+
+
 def test_sessions_sharing_a_moment_overlap():
-    assert overlaps(paris(2027, 3, 10, 9), paris(2027, 3, 10, 17), paris(2027, 3, 10, 12), paris(2027, 3, 10, 14))
-    assert overlaps(paris(2027, 3, 10, 9), paris(2027, 3, 10, 12), paris(2027, 3, 10, 11), paris(2027, 3, 10, 14))
+    assert overlaps(*wednesday("09:00", "17:00"), *wednesday("12:00", "14:00"))
+    assert overlaps(*wednesday("09:00", "12:00"), *wednesday("11:00", "14:00"))
 
 
 def test_a_session_ending_when_the_next_starts_does_not_overlap_it():
-    assert not overlaps(paris(2027, 3, 10, 7), paris(2027, 3, 10, 8, 30), paris(2027, 3, 10, 8, 30), paris(2027, 3, 10, 12))
-    assert not overlaps(paris(2027, 3, 10, 8, 30), paris(2027, 3, 10, 12), paris(2027, 3, 10, 7), paris(2027, 3, 10, 8, 30))
+    assert not overlaps(*wednesday("07:00", "08:30"), *wednesday("08:30", "12:00"))
+    assert not overlaps(*wednesday("08:30", "12:00"), *wednesday("07:00", "08:30"))
 
 
 def test_overlap_compares_instants_not_wall_clocks():

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): `bench/rush.py` and its helpers; results in docs/BENCHMARKS.md."""
