@@ -48,7 +48,6 @@ async def save_conversation(
 
     Raises StaleConversation when the version moved: the caller rolls back and replays.
     """
-    first_id = conversation.last_message_id + 1
     result = await db.execute(
         update(Conversation)
         .where(Conversation.id == conversation.id, Conversation.version == conversation.version)
@@ -60,11 +59,14 @@ async def save_conversation(
             last_message_id=Conversation.last_message_id + messages,
             updated_at=now,
         )
+        .returning(Conversation.last_message_id)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    # Read back: a message pushed meanwhile moved the counter without changing the version.
+    last_id = result.scalar_one_or_none()
+    if last_id is None:
         raise StaleConversation(conversation.id)
-    return first_id
+    return last_id - messages + 1
 
 
 async def push_message(

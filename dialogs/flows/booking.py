@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+
+from babel.dates import format_date
 
 from booking import rules
 from booking.models import BookingState, Participant
@@ -20,6 +23,7 @@ from dialogs.dates import AmbiguousDate, DateSelection, parse_dates
 from dialogs.explain import explain
 from dialogs.flows.account import require_login
 from dialogs.flows.common import nav_row
+from dialogs.intents import fold
 from dialogs.turn import Turn, action, step, text_handler
 
 TAPPABLE = {"open", "in_basket", "booked", "waitlist"}
@@ -336,10 +340,21 @@ async def waitlist(turn: Turn, participant_id: int, session_id: int) -> None:
     await turn.show("calendar")
 
 
+_WEEKDAY = re.compile(
+    r"\b(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday"
+    r"|thursday|friday|saturday|sunday)s?\b"
+)
+
+
 @text_handler("calendar")
 async def typed_dates(turn: Turn, text: str) -> bool:
     state = turn.state
     parsed = parse_dates(text, now=turn.now, locale=turn.t.locale)
+    if parsed is None and _WEEKDAY.search(fold(text)):
+        # "tous les mercredis" without a period: the month on screen is the period.
+        year, month = _month(turn)
+        shown = format_date(date(year, month, 1), "LLLL y", locale=turn.t.locale)
+        parsed = parse_dates(f"{text} {shown}", now=turn.now, locale=turn.t.locale)
     if parsed is None:
         return False
     if isinstance(parsed, AmbiguousDate):

@@ -88,7 +88,10 @@ async def book_text(turn: Turn, text: str, *, explicit: bool) -> bool:
             turn.state.participant_id = child_ids[0]
         await ask_which_date(turn, dates)
         return True
-    if len(child_ids) == 1 or len(kids) == 1:
+    unknown = unknown_child_name(text, kids, activities) if not child_ids else None
+    if unknown is not None:
+        turn.say(turn.t._("Je ne trouve pas cet enfant dans votre compte famille."))
+    elif len(child_ids) == 1 or len(kids) == 1:
         await _book_with_child(turn, child_ids[0] if child_ids else kids[0].id)
         return True
     turn.say(turn.t._("Pour quel enfant ?"))
@@ -99,6 +102,25 @@ async def book_text(turn: Turn, text: str, *, explicit: bool) -> bool:
     rows.append(nav_row(turn, back=False))
     turn.say(turn.t._("Choisissez l'enfant :"), rows)
     return True
+
+
+_NAME_AFTER = re.compile(
+    r"\b(?:inscris|inscrire|inscrivez|reserve|réserve|réserver|reserver|book|pour|for|enrol)"
+    r"\s+([A-ZÀ-Ý][\w'-]+)"
+)
+
+
+def unknown_child_name(text: str, kids: list[Named], activities: list[Named]) -> str | None:
+    """A capitalised first name after "inscris"/"pour"/"book" that is no child of ours."""
+    from dialogs.intents import fold
+
+    known = {fold(kid.name) for kid in kids}
+    activity_words = {w for a in activities for w in fold(a.name).split()}
+    for name in _NAME_AFTER.findall(text):
+        folded = fold(name)
+        if folded not in known and folded not in activity_words and len(folded) > 2:
+            return name
+    return None
 
 
 @action("question_child")
