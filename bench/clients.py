@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Plan:
     password: str
     activity_name: str
     popular_day: date
+    think: float = 0.0  # mean seconds a parent takes before each tap (0: none)
 
 
 def _buttons(message: dict[str, Any]) -> list[dict[str, str]]:
@@ -127,6 +129,8 @@ class Conversation:
 
     async def _once(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None, float]:
         assert self.socket is not None
+        if self.plan.think:
+            await asyncio.sleep(random.uniform(0.5, 1.5) * self.plan.think)
         started = time.perf_counter()
         await self.socket.send_str(json.dumps(body))
         messages: list[dict[str, Any]] = []

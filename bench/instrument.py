@@ -49,6 +49,13 @@ def normalise_sql(statement: str) -> str:
     return text
 
 
+def _normalised(counter: Counter) -> Counter:
+    merged: Counter = Counter()
+    for statement, count in counter.items():
+        merged[normalise_sql(statement)] += count
+    return merged
+
+
 class Recorder:
     """Collects one record per turn and one counter of statements per turn label."""
 
@@ -90,7 +97,8 @@ class Recorder:
             "turns": self.turns,
             "statements_outside_turns": self.outside_turns,
             "sql_by_label": {
-                label: counter.most_common(40) for label, counter in self.sql_by_label.items()
+                label: _normalised(counter).most_common(40)
+                for label, counter in self.sql_by_label.items()
             },
         }
 
@@ -111,7 +119,7 @@ class Recorder:
             stats.statements += 1
             conn.info["bench_t0"] = now
             if recorder.recording:
-                stats.sql[normalise_sql(statement)] += 1
+                stats.sql[statement] += 1  # normalised at the end, off the hot path
 
         @event.listens_for(sync_engine, "after_cursor_execute")
         def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001

@@ -148,7 +148,13 @@ def markdown(run: dict[str, Any]) -> str:
         f"Town: {run['parents']} households (a guardian, a child of 5 to 10 with a complete "
         f"dossier), the demo catalogue ({run['town']['activities']} activities, "
         f"{run['town']['sessions']} sessions) with one popular Wednesday "
-        f"({run['town']['popular_day']}, {run['places']} places, waitlist on).",
+        f"({run['town']['popular_day']}, {run['places']} places, waitlist on). "
+        + (
+            f"Each parent takes {run['think']:g} s (±50 %) before each tap."
+            if run.get("think")
+            else "No parent waits between taps: a new turn leaves as soon as the last reply "
+            "arrives, so by Little's law the mean latency is about parents ÷ turns per second."
+        ),
         "",
         "| figure | value |",
         "|---|---|",

@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         help="parents log in first, N at a time, and wait for the opening; then they all "
         "book at once (the booking phase is measured apart)",
     )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="mean time a parent takes before each tap (uniform, ±50%%; default 0: none)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     return parser
 
@@ -231,7 +238,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     profile = _profile_kind(args.profile)
     plan_port = args.port or _free_port()
     async with Server(url, plan_port, now, profile, workdir) as server:
-        plan = Plan(server.base, town.password, town.activity_name, town.popular_day)
+        plan = Plan(server.base, town.password, town.activity_name, town.popular_day, args.think)
         # With a login phase, the profiler starts at the opening: it shows the booking turns.
         deferred = profile != "none" and args.log_in_first > 0
         await server.post("/_bench/start" + ("?profile=0" if deferred else ""))
@@ -259,6 +266,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         },
         "raw": raw,
         "log_in_first": args.log_in_first,
+        "think": args.think,
         "client": report.client_figures(phases),
         "server": stats,
         "database_check": check,
@@ -271,6 +279,8 @@ def _command(args: argparse.Namespace) -> str:
     parts += ["--places", str(args.places)]
     if args.log_in_first:
         parts += ["--log-in-first", str(args.log_in_first)]
+    if args.think:
+        parts += ["--think", f"{args.think:g}"]
     if args.database_url:
         parts += ["--database-url", make_url(args.database_url).render_as_string()]
     if args.profile:
@@ -304,12 +314,12 @@ def _print(run: dict[str, Any]) -> None:
 def _write(run: dict[str, Any]) -> None:
     body = report.markdown(run)
     if run["profile"] == "none":
+        name, heading = "rush", "## Rush: every parent at once"
         if run["log_in_first"]:
-            report.replace_section(
-                DOCS, "rush-opening", body, "## Opening: logged in first, then all book at once"
-            )
-        else:
-            report.replace_section(DOCS, "rush", body, "## Rush: every parent at once")
+            name, heading = "rush-opening", "## Opening: logged in first, then all book at once"
+        if run["think"]:
+            name, heading = f"{name}-think", f"{heading}, taking {run['think']:g} s per tap"
+        report.replace_section(DOCS, name, body, heading)
         return
     profile = run["server"].get("profile", {})
     extra = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -80,6 +81,10 @@ class Database:
         writer = engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else engine
         self._readers = async_sessionmaker(engine, expire_on_commit=False)
         self._writers = async_sessionmaker(writer, expire_on_commit=False)
+        # SQLite has one writer at a time: queue writers of this process here, in order,
+        # rather than in the pool and SQLite's busy handler (which polls and times out).
+        # BEGIN IMMEDIATE still serialises writers of other processes.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> Database:
@@ -88,7 +93,11 @@ class Database:
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
         """One write transaction: committed on success, rolled back on any exception."""
-        async with self._writers() as session, session.begin():
+        if self._write_lock is None:
+            async with self._writers() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._writers() as session, session.begin():
             yield session
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from booking.clock import PARIS
 from booking.models import Category
 from booking.money import format_cents
 from booking.services.catalogue import ActivityView, browse
@@ -59,8 +60,8 @@ def _render(view: ActivityView, locale: str) -> dict[str, Any]:
             {
                 "id": item.session.id,
                 "label": item.session.label,
-                "starts_at": item.session.starts_at.isoformat(),
-                "ends_at": item.session.ends_at.isoformat(),
+                "starts_at": item.session.starts_at.astimezone(PARIS).isoformat(),
+                "ends_at": item.session.ends_at.astimezone(PARIS).isoformat(),
                 "place": item.session.place or activity.place,
                 "capacity": item.session.capacity,
                 "places_left": item.places_left,

@@ -134,12 +134,29 @@ async def question_child(turn: Turn, participant_id: int) -> None:
         await choose_child(turn, participant_id)
 
 
+async def _bookable_for_child(
+    turn: Turn, participant_id: int, activity_ids: list[int]
+) -> list[int]:
+    from booking.services.queries import activities_for, household_with_children
+
+    household, kids = await household_with_children(turn.db, turn.state.household_id)
+    child = next(kid for kid in kids if kid.id == participant_id)
+    choices = await activities_for(turn.db, household, child, turn.now)
+    bookable = [
+        c.activity.id for c in choices if c.refusal is None and c.activity.id in activity_ids
+    ]
+    return bookable or activity_ids
+
+
 async def _book_with_child(turn: Turn, participant_id: int) -> None:
     question = turn.state.question
     await choose_child(turn, participant_id)  # checks the child is the household's
     if turn.state.participant_id != participant_id:
         return
     activity_ids = question.get("activity_ids") or []
+    if len(activity_ids) > 1:
+        # "mercredis loisirs" names two age groups: keep those this child may book.
+        activity_ids = await _bookable_for_child(turn, participant_id, activity_ids)
     if len(activity_ids) != 1:
         turn.state.question = {}
         return  # the activity step is shown: the parent picks among what the child may book
