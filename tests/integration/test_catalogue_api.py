@@ -130,8 +130,8 @@ async def test_the_catalogue_lists_upcoming_sessions_with_places_left_state_and_
     first = sessions[0]
     assert {key: value for key, value in first.items() if key not in ("id", "price")} == {
         "label": "",
-        "starts_at": "2027-03-02T11:00:00+00:00",  # noon in Paris, as an unambiguous instant
-        "ends_at": "2027-03-02T12:30:00+00:00",
+        "starts_at": "2027-03-02T12:00:00+01:00",  # local time in Paris, with its offset
+        "ends_at": "2027-03-02T13:30:00+01:00",
         "place": "",
         "capacity": 20,
         "places_left": 20,
