@@ -151,9 +151,8 @@ async def serve(args: argparse.Namespace) -> None:
         return web.json_response({"profiling": True})
 
     async def stop(_request: web.Request) -> web.Response:
-        profile = profiling.stop()
-        report = recorder.stop()
-        report["profile"] = profile
+        report = recorder.stop()  # first: writing the profile out takes a while
+        report["profile"] = profiling.stop()
         report["pool"] = database.engine.pool.status()
         return web.Response(text=json.dumps(report), content_type="application/json")
 
