@@ -43,8 +43,9 @@ async def waitlist_position(db: AsyncSession, booking: Booking) -> int:
         select(func.count(Booking.id)).where(
             Booking.session_id == booking.session_id,
             Booking.state == BookingState.WAITLISTED,
-            (Booking.created_at < booking.created_at)
-            | ((Booking.created_at == booking.created_at) & (Booking.id < booking.id)),
+            # Ids are given under the session's lock, so they are the order of arrival;
+            # `created_at` is read before the lock and may disagree under contention.
+            Booking.id < booking.id,
         )
     )
     return (ahead or 0) + 1
@@ -76,7 +77,7 @@ async def give_freed_places(
         await db.scalars(
             select(Booking)
             .where(Booking.session_id == session.id, Booking.state == BookingState.WAITLISTED)
-            .order_by(Booking.created_at, Booking.id)
+            .order_by(Booking.id)
             .limit(free)
         )
     ).all()
