@@ -36,7 +36,6 @@ from booking.clock import Clock
 from booking.db import Database
 from booking.services.conversations import (
     StaleConversation,
-    find_conversation,
     open_conversation,
     save_conversation,
 )
@@ -80,10 +79,6 @@ class Engine:
         self.database = database
         self.clock = clock
         self.telegram_username: str | None = None  # set once the Telegram bot is known
-
-    async def exists(self, channel: str, key: str) -> bool:
-        async with self.database.reading() as db:
-            return await find_conversation(db, channel, key) is not None
 
     async def handle(self, channel: str, key: str, incoming: Incoming) -> TurnResult:
         """Run one turn: load the state, act, save the state (replayed if a racing message

@@ -17,7 +17,6 @@ class State:
     activity_id: int | None = None
     month: str | None = None  # "2027-03": the calendar shown
     to_cancel: list[int] = field(default_factory=list)  # bookings picked for cancellation
-    waitlist_session_id: int | None = None
     question: dict[str, Any] = field(default_factory=dict)  # what an ambiguity asked back
     lapsed_told: list[int] = field(default_factory=list)  # expired basket items already named
     nonce: str = ""
@@ -40,5 +39,4 @@ class State:
         self.activity_id = None
         self.month = None
         self.to_cancel = []
-        self.waitlist_session_id = None
         self.question = {}

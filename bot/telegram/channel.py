@@ -15,7 +15,6 @@ import secrets
 import socket
 import warnings
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlparse
 
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, Update
@@ -215,9 +214,6 @@ class TelegramChannel:
                 log.exception("could not renew the Telegram poller lease")
 
     # -- webhook -----------------------------------------------------------------------
-
-    def webhook_path(self) -> str:
-        return urlparse(self.settings.telegram_webhook_url or "").path or "/telegram/webhook"
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Telegram's call: only with the secret header; the update is handled before 200."""

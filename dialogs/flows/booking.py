@@ -290,7 +290,6 @@ async def add_session(turn: Turn, participant_id: int, session_id: int, day: dat
         )
     except Refused as refused:
         if refused.code is Refusal.FULL and refused.params.get("waitlist"):
-            turn.state.waitlist_session_id = session_id
             turn.say(t._("{day} est complet.", day=t.day(day)) + " " + explain(t, refused))
             turn.pending_rows.append(
                 [
@@ -336,7 +335,6 @@ async def waitlist(turn: Turn, participant_id: int, session_id: int) -> None:
                 position=position,
             )
         )
-    turn.state.waitlist_session_id = None
     await turn.show("calendar")
 
 

@@ -94,13 +94,12 @@ async def book_text(turn: Turn, text: str, *, explicit: bool) -> bool:
     elif len(child_ids) == 1 or len(kids) == 1:
         await _book_with_child(turn, child_ids[0] if child_ids else kids[0].id)
         return True
-    turn.say(turn.t._("Pour quel enfant ?"))
     turn.state.step = "child"
     rows = [[turn.button(kid.name, "question_child", kid.id)] for kid in kids]
     from dialogs.flows.common import nav_row
 
     rows.append(nav_row(turn, back=False))
-    turn.say(turn.t._("Choisissez l'enfant :"), rows)
+    turn.say(turn.t._("Pour quel enfant ?"), rows)
     return True
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from booking.models import BookingState, PaymentMode
+from booking.models import PaymentMode
 from booking.refusals import Refusal, Refused
 from booking.services.basket import basket_items, confirm_basket, remove_from_basket
 from booking.services.cancellation import cancel_booking
@@ -263,6 +263,3 @@ async def recap_text(turn: Turn, text: str) -> bool:
     else:
         return False
     return True
-
-
-__all__ = ["BookingState", "PaymentMode"]
