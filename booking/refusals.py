@@ -39,6 +39,8 @@ class Refusal(enum.StrEnum):
     BAD_CREDENTIALS = "bad_credentials"  # attempts_left
     ACCOUNT_LOCKED = "account_locked"  # until
     WEAK_PASSWORD = "weak_password"  # min_length
+    COUPONS_NOT_SOLD = "coupons_not_sold"  # the structure sells no coupons online
+    NOTHING_OWED = "nothing_owed"
 
 
 class Refused(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +12,9 @@ from aiohttp import web
 from booking.clock import Clock, clock_from_env
 from booking.db import Database
 from bot.delivery import Deliveries
+from bot.payments.base import Providers
+from bot.payments.routes import setup_payment_routes
+from bot.payments.sandbox import SandboxProvider
 from bot.scheduler import scheduler_ctx
 from bot.settings import Settings
 from bot.telegram.setup import setup_telegram
@@ -23,6 +28,7 @@ from bot.web.keys import (
     DELIVERIES,
     ENGINE,
     NEW_CHAT_LIMITER,
+    PROVIDERS,
     PUSH_HUB,
     SETTINGS,
     TURN_LIMITER,
@@ -31,6 +37,7 @@ from bot.web.push import WebPushHub
 from bot.web.ratelimit import RateLimiter
 from dialogs.engine import Engine
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "web" / "static"
 
 
@@ -45,6 +52,28 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def index(_request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
+
+
+def build_providers(app: web.Application, settings: Settings) -> Providers:
+    """The sandbox always (the default provider); eopayment for structures that ask for it."""
+    providers = Providers()
+    secret = settings.payment_secret
+    if secret is None:
+        secret = secrets.token_hex(32)
+        log.warning(
+            "RIBAMBELLE_PAYMENT_SECRET is not set: sandbox notifications are signed with a "
+            "key of this process only (set it when running several processes)"
+        )
+    sandbox = SandboxProvider(app[DATABASE], app[CLOCK], settings.public_url, secret)
+    providers.register(sandbox)
+    app.router.add_routes(sandbox.routes())
+    try:  # DEV-GUARD
+        from bot.payments.eopayment_provider import EopaymentProvider
+
+        providers.register(EopaymentProvider.from_env(settings.environ))
+    except ImportError:  # DEV-GUARD
+        pass
+    return providers
 
 
 def build_app(
@@ -68,7 +97,7 @@ def build_app(
     app.cleanup_ctx.append(database_ctx)
     if run_scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
-    app[ENGINE] = Engine(app[DATABASE], app[CLOCK])
+    app[ENGINE] = Engine(app[DATABASE], app[CLOCK], public_url=settings.public_url)
     app[TURN_LIMITER] = RateLimiter(settings.chat_turns_per_second, settings.chat_burst)
     app[NEW_CHAT_LIMITER] = RateLimiter(
         settings.new_chats_per_minute / 60, max(1, settings.new_chats_per_minute // 4)
@@ -76,7 +105,9 @@ def build_app(
     app[PUSH_HUB] = WebPushHub()
     app[DELIVERIES] = Deliveries(app[DATABASE], app[CLOCK])
     app[DELIVERIES].register(WebDelivery(app[PUSH_HUB], app[DATABASE], app[CLOCK]))
+    app[PROVIDERS] = build_providers(app, settings)
     setup_chat_routes(app)
+    setup_payment_routes(app)
     setup_telegram(app, settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/catalogue", get_catalogue)

@@ -32,11 +32,20 @@ async def run_every(seconds: float, job: Callable[[], Awaitable[object]], name: 
 
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    database, clock = app[DATABASE], app[CLOCK]
-    interval = app[SETTINGS].sweep_seconds
-    task = asyncio.create_task(
-        run_every(interval, lambda: sweep_holds_once(database, clock), "sweep_holds")
-    )
+    from bot.payments.routes import reconcile_once
+
+    database, clock, settings = app[DATABASE], app[CLOCK], app[SETTINGS]
+    tasks = [
+        asyncio.create_task(
+            run_every(
+                settings.sweep_seconds, lambda: sweep_holds_once(database, clock), "sweep_holds"
+            )
+        ),
+        asyncio.create_task(
+            run_every(settings.payment_check_seconds, lambda: reconcile_once(app), "payments")
+        ),
+    ]
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

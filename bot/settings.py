@@ -25,10 +25,11 @@ class Settings:
     smtp_url: str | None = None
     payment_secret: str | None = None
     sweep_seconds: float = 30.0
+    payment_check_seconds: float = 30.0
     chat_turns_per_second: float = 5.0
     chat_burst: int = 15
     new_chats_per_minute: int = 60
-    extra: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,7 +52,9 @@ class Settings:
             smtp_url=get("SMTP_URL"),
             payment_secret=get("PAYMENT_SECRET"),
             sweep_seconds=float(get("SWEEP_SECONDS") or 30),
+            payment_check_seconds=float(get("PAYMENT_CHECK_SECONDS") or 30),
             chat_turns_per_second=float(get("CHAT_TURNS_PER_SECOND") or 5),
             chat_burst=int(get("CHAT_BURST") or 15),
             new_chats_per_minute=int(get("NEW_CHATS_PER_MINUTE") or 60),
+            environ={k: v for k, v in env.items() if k.startswith("RIBAMBELLE_")},
         )

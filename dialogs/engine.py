@@ -75,9 +75,12 @@ class TurnResult:
 
 
 class Engine:
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(
+        self, database: Database, clock: Clock, *, public_url: str = "http://127.0.0.1:8080"
+    ) -> None:
         self.database = database
         self.clock = clock
+        self.public_url = public_url.rstrip("/")
         self.telegram_username: str | None = None  # set once the Telegram bot is known
 
     async def handle(self, channel: str, key: str, incoming: Incoming) -> TurnResult:
@@ -96,7 +99,14 @@ class Engine:
             conversation = await open_conversation(db, channel, key, now)
             state = State.from_json(conversation.state)
             locale = pick_locale(state.locale, incoming.locale_hint)
-            turn = Turn(db=db, now=now, state=state, t=Translator(locale), channel=channel)
+            turn = Turn(
+                db=db,
+                now=now,
+                state=state,
+                t=Translator(locale),
+                channel=channel,
+                public_url=self.public_url,
+            )
             turn.telegram_username = self.telegram_username
             secret = incoming.text is not None and state.step in SECRET_STEPS
             await dispatch(turn, incoming)

@@ -153,4 +153,20 @@ def explain(t: Translator, refused: Refused) -> str:
             "lettres et des chiffres.",
             length=p.get("min_length"),
         )
+    if code is Refusal.COUPONS_NOT_SOLD:
+        return t._("La mairie ne vend pas de coupons en ligne.")
+    if code is Refusal.NOTHING_OWED:
+        return t._("Vous ne devez rien à la mairie.")
+    if code is Refusal.INVALID_AMOUNT and p.get("coupons"):
+        return t._(
+            "Choisissez entre {minimum} et {maximum} coupons.",
+            minimum=p.get("minimum"),
+            maximum=p.get("maximum"),
+        )
+    if code is Refusal.INVALID_AMOUNT and "minimum" in p:
+        return t._(
+            "Choisissez un montant entre {minimum} et {maximum}.",
+            minimum=t.money(p.get("minimum", 0)),
+            maximum=t.money(p.get("maximum", 0)),
+        )
     return t._("Cette demande n'est pas possible.")

@@ -15,6 +15,22 @@ INTENT_WORDS: list[tuple[str, tuple[str, ...]]] = [
     ("language_fr", ("francais", "french", "en francais")),
     ("help", ("aide", "help", "comment ca marche", "au secours", "?")),
     ("cancel", ("annule", "annuler", "annulation", "desinscri", "cancel", "unbook")),
+    (
+        "pay_debt",
+        (
+            "payer ma dette",
+            "payer ce que je dois",
+            "regler ma dette",
+            "regler ce que je dois",
+            "regler mes factures",
+            "payer mes factures",
+            "pay my debt",
+            "pay what i owe",
+            "settle my debt",
+        ),
+    ),
+    ("buy_coupons", ("acheter", "buy", "purchase")),
+    ("top_up", ("recharger", "recharge", "crediter", "top up", "top-up", "add money")),
     ("bookings", ("mes reservations", "reservations", "my bookings", "bookings", "planning")),
     (
         "balance",

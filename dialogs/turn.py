@@ -67,6 +67,7 @@ class Turn:
     # (channels keep only the last message's buttons active).
     pending_rows: list[list[Button]] = field(default_factory=list)
     telegram_username: str | None = None  # offer to link Telegram when the bot is known
+    public_url: str = "http://127.0.0.1:8080"  # where payment links point
     _buttons: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

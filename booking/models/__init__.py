@@ -33,6 +33,7 @@ from booking.models.money import (
     Payment,
     PaymentPurpose,
     PaymentState,
+    SandboxTransaction,
     Wallet,
     WalletKind,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "PaymentMode",
     "PaymentPurpose",
     "PaymentState",
+    "SandboxTransaction",
     "Session",
     "Structure",
     "Supplement",

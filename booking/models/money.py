@@ -36,6 +36,7 @@ class LedgerKind(enum.StrEnum):
     INVOICE = "invoice"
     PAYMENT = "payment"
     ADJUSTMENT = "adjustment"
+    PAYOUT = "payout"  # money sent back to the payer's card by the provider
 
 
 class LedgerEntry(AppendOnly, Base):
@@ -64,10 +65,17 @@ class PaymentPurpose(enum.StrEnum):
     BASKET = "basket"
     TOP_UP = "top_up"
     DEBT = "debt"
+    REFUND = "refund"  # money to send back through the provider (a cancellation)
 
 
 class Payment(Base):
-    """A payment asked of a household through a provider, applied exactly once."""
+    """A payment asked of a household through a provider, applied exactly once.
+
+    `token` is the secret of the payment link (/pay/<token>); `provider_reference` is the
+    provider's id for it (the sandbox's reference, PayFiP's idop), set when the link is opened.
+    A refund through the provider is a row of purpose `refund` pointing at the payment it
+    gives back (`refund_of_id`).
+    """
 
     __tablename__ = "payments"
 
@@ -88,3 +96,25 @@ class Payment(Base):
     settled_at: Mapped[datetime | None] = mapped_column(nullable=True)
     receipt_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    token: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
+
+
+class SandboxTransaction(Base):
+    """The built-in sandbox provider's own books: what a real provider keeps on its side."""
+
+    __tablename__ = "sandbox_transactions"
+
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    merchant: Mapped[str] = mapped_column(String(200))
+    items: Mapped[list] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    refunded_cents: Mapped[int] = mapped_column(Integer, default=0)
+    notify_url: Mapped[str] = mapped_column(String(500))
+    return_url: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -26,6 +26,7 @@ from booking.services.basket import check_adults_remain, owned_booking, remove_f
 from booking.services.common import Actor, lock_session, record_event, reread
 from booking.services.eligibility import cancellation_deadline
 from booking.services.holds import end_booking, give_freed_places
+from booking.services.payments import request_provider_refund
 from booking.services.wallets import post_entry
 
 
@@ -34,6 +35,7 @@ class Cancellation:
     booking: Booking
     refund_cents: int = 0
     refund_coupons: int = 0
+    to_card: bool = False  # the money goes back through the payment provider
 
 
 def cancellation_refusal(
@@ -97,7 +99,15 @@ async def cancel_booking(
     refund_cents, refund_coupons = refund_due(booking, session, now, tz)
     took_place = booking.state in PLACE_TAKING
     end_booking(booking, BookingState.CANCELLED, now)
-    await _refund(db, booking, refund_cents, refund_coupons, now, label=session.activity.name)
+    to_card = await _refund(
+        db,
+        booking,
+        refund_cents,
+        refund_coupons,
+        now,
+        label=session.activity.name,
+        via_provider=structure is not None and structure.refund_via_provider,
+    )
     record_event(
         db,
         kind=EventKind.CANCELLED,
@@ -106,16 +116,34 @@ async def cancel_booking(
         booking=booking,
         refund_cents=refund_cents,
         refund_coupons=refund_coupons,
+        **({"to_card": True} if to_card else {}),
     )
     if took_place:
         await give_freed_places(db, session, now, actor)
-    return Cancellation(booking, refund_cents, refund_coupons)
+    return Cancellation(booking, refund_cents, refund_coupons, to_card)
 
 
 async def _refund(
-    db: AsyncSession, booking: Booking, cents: int, coupons: int, now: datetime, *, label: str
-) -> None:
-    if cents:
+    db: AsyncSession,
+    booking: Booking,
+    cents: int,
+    coupons: int,
+    now: datetime,
+    *,
+    label: str,
+    via_provider: bool = False,
+) -> bool:
+    """Give back; True when the euros go back through the payment provider (the structure's
+    setting, for a booking paid online), otherwise they are credited to the wallet."""
+    to_card = False
+    if cents and via_provider:
+        to_card = (
+            await request_provider_refund(
+                db, booking=booking, amount_cents=cents, label=label, now=now
+            )
+            is not None
+        )
+    if cents and not to_card:
         await post_entry(
             db,
             household_id=booking.household_id,
@@ -137,6 +165,7 @@ async def _refund(
             label=label,
             booking_id=booking.id,
         )
+    return to_card
 
 
 async def cancel_session(
@@ -154,6 +183,8 @@ async def cancel_session(
     ).all()
     done = []
     mode = session.activity.payment_mode
+    structure = await db.get(Structure, session.activity.structure_id)
+    via_provider = structure is not None and structure.refund_via_provider
     for booking in bookings:
         paid = booking.state is BookingState.CONFIRMED
         cents = (
@@ -163,7 +194,9 @@ async def cancel_session(
         )
         coupons = booking.coupons if paid and mode is PaymentMode.COUPONS else 0
         end_booking(booking, BookingState.CANCELLED, now)
-        await _refund(db, booking, cents, coupons, now, label=session.activity.name)
+        to_card = await _refund(
+            db, booking, cents, coupons, now, label=session.activity.name, via_provider=via_provider
+        )
         record_event(
             db,
             kind=EventKind.CANCELLED_BY_TOWN,
@@ -173,6 +206,7 @@ async def cancel_session(
             refund_cents=cents,
             refund_coupons=coupons,
             reason=reason,
+            **({"to_card": True} if to_card else {}),
         )
-        done.append(Cancellation(booking, cents, coupons))
+        done.append(Cancellation(booking, cents, coupons, to_card))
     return done

@@ -107,6 +107,13 @@ async def show_activities(turn: Turn) -> None:
     )
     if unavailable:
         text += "\n\n" + t._("Pas disponible pour l'instant :") + "\n" + "\n".join(unavailable)
+    if any(c.refusal is not None and c.refusal.code is Refusal.IN_DEBT for c in choices):
+        owed = next(
+            c.refusal.params.get("owed_cents", 0)
+            for c in choices
+            if c.refusal is not None and c.refusal.code is Refusal.IN_DEBT
+        )
+        rows.append([turn.button(t._("Régler {amount}", amount=t.money(owed)), "pay_debt")])
     rows.append(nav_row(turn))
     turn.say(text, rows)
 

@@ -33,7 +33,17 @@ async def intent_text(turn: Turn, intent: str | None, text: str) -> bool:
         await start_login(turn)
         return True
     if not state.logged_in:
-        if intent in ("book", "cancel", "bookings", "balance", "basket", "logout"):
+        if intent in (
+            "book",
+            "cancel",
+            "bookings",
+            "balance",
+            "basket",
+            "logout",
+            "top_up",
+            "buy_coupons",
+            "pay_debt",
+        ):
             turn.say(turn.t._("Connectez-vous d'abord pour cela."))
             await turn.show("login_user")
             return True
@@ -42,6 +52,10 @@ async def intent_text(turn: Turn, intent: str | None, text: str) -> bool:
         await turn.show("bookings")
     elif intent == "balance":
         await turn.show("balance")
+    elif intent in ("top_up", "buy_coupons", "pay_debt"):
+        from dialogs.flows.pay import payment_request_text
+
+        await payment_request_text(turn, intent, text)
     elif intent == "basket":
         await turn.show("recap")
     elif intent == "cancel":

@@ -190,7 +190,13 @@ async def show_balance(turn: Turn) -> None:
                 lines.append(f"  · {t.short_day(payment.at.date())} — {what}")
         else:
             lines.append(t._("Aucun règlement."))
-    turn.say("\n".join(lines), [nav_row(turn, back=False)])
+    from dialogs.flows.pay import history_lines, payment_rows
+
+    history = await history_lines(turn)
+    if history:
+        lines.append("")
+        lines.extend(history)
+    turn.say("\n".join(lines), [*await payment_rows(turn), nav_row(turn, back=False)])
 
 
 @action("browse")

@@ -6,10 +6,12 @@ from booking.models import PaymentMode
 from booking.refusals import Refusal, Refused
 from booking.services.basket import basket_items, confirm_basket, remove_from_basket
 from booking.services.cancellation import cancel_booking
+from booking.services.payments import start_basket_payment
 from booking.services.queries import lapsed_basket_items, upcoming_bookings
 from dialogs.explain import explain
 from dialogs.flows.account import require_login
 from dialogs.flows.common import nav_row, show_menu
+from dialogs.flows.pay import payment_link
 from dialogs.intents import intent_of
 from dialogs.replies import Button
 from dialogs.turn import Turn, action, step, text_handler
@@ -154,6 +156,7 @@ async def confirm(turn: Turn) -> None:
     _, items = await basket_items(turn.db, state.household_id)
     lapsed = await lapsed_items(turn)
     lines = [lapsed_line(turn, booking) for booking in lapsed]
+    link = None
     state.lapsed_told = [booking.id for booking in lapsed]
     if items:
         try:
@@ -186,10 +189,16 @@ async def confirm(turn: Turn) -> None:
                 + ")"
             )
         if checkout.pending_payment:
+            payment = await start_basket_payment(
+                turn.db, actor=turn.actor, bookings=checkout.pending_payment, now=turn.now
+            )
+            link = payment_link(turn, payment)
             lines.append(
                 t._(
-                    "À payer en ligne : {amount}. Les places sont gardées jusqu'au paiement.",
+                    "À payer en ligne : {amount}. Les places sont gardées jusqu'à {time} ; "
+                    "elles seront confirmées dès le paiement reçu.",
                     amount=t.money(checkout.amount_due_cents),
+                    time=t.time(payment.expires_at.astimezone(turn.tz)),
                 )
             )
         if checkout.debited_cents:
@@ -210,7 +219,11 @@ async def confirm(turn: Turn) -> None:
             continue
         booking = done.booking
         refund = ""
-        if done.refund_cents or done.refund_coupons:
+        if done.to_card:
+            refund = " — " + t._(
+                "remboursé sur votre carte : {amount}", amount=t.money(done.refund_cents)
+            )
+        elif done.refund_cents or done.refund_coupons:
             refund = " — " + t._(
                 "remboursé : {amount}",
                 amount=price_text(turn, done.refund_cents, done.refund_coupons),
@@ -228,7 +241,7 @@ async def confirm(turn: Turn) -> None:
     state.to_cancel = []
     if not lines:
         lines.append(t._("Votre panier est vide."))
-    turn.say("\n".join(lines))
+    turn.say("\n".join(lines), link=link)
     await show_menu(turn)
 
 

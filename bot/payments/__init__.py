@@ -1,0 +1,1 @@
+"""Payment pages, provider adapters and provider notifications."""

@@ -1,0 +1,405 @@
+"""Payment links, the payer's return, provider notifications and reconciliation.
+
+- `GET /pay/<token>`: what is paid, to whom, with a "Pay" button (a link preview fetching the
+  URL starts nothing); `POST /pay/<token>` opens the payment at the provider and redirects.
+  The link works until the payment is settled or its hold runs out, then never again.
+- `/payments/notify/<provider>`: the provider's notification, checked by the adapter, is only
+  a trigger: the state is read from the provider, then applied once (`apply_status`).
+- `GET /pay/<token>/done`: the payer's return: also a trigger, then the result page.
+- `reconcile_once`: asks the provider about payments still open (a notification can be
+  lost), gives up links never opened, and sends refunds through the provider.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
+
+from booking.models import Household, Payment, PaymentPurpose, PaymentState
+from booking.providers import (
+    PaymentOrder,
+    ProviderError,
+    RefundNotSupported,
+)
+from booking.services.payments import (
+    apply_status,
+    expire_unopened,
+    order_id,
+    payment_by_reference,
+    payment_by_token,
+    payments_to_check,
+    refunds_to_send,
+    settle_refund,
+    unopened_expired,
+)
+from bot.payments.base import BadNotification, Notification
+from bot.web.keys import CLOCK, DATABASE, DELIVERIES, PROVIDERS, SETTINGS
+from dialogs.i18n import Translator
+from dialogs.notices import PaymentNotice
+
+log = logging.getLogger(__name__)
+
+#: A payment is asked again of its provider at most this often by reconciliation.
+RECHECK_AFTER = timedelta(seconds=60)
+#: A refund claimed by one process is left to it this long before another may retry.
+REFUND_CLAIM = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class _Context:
+    payment: Payment
+    merchant: str
+    email: str | None
+    tz: ZoneInfo
+    settings: Mapping[str, Any]
+
+
+async def _load(app: web.Application, payment: Payment | None) -> _Context | None:
+    if payment is None:
+        return None
+    async with app[DATABASE].reading() as db:
+        household = await db.scalar(
+            select(Household)
+            .where(Household.id == payment.household_id)
+            .options(joinedload(Household.structure))
+        )
+    structure = household.structure
+    emails = household.email_list
+    return _Context(
+        payment,
+        structure.name,
+        emails[0] if emails else None,
+        ZoneInfo(structure.timezone),
+        dict(structure.payment_settings or {}),
+    )
+
+
+def item_lines(t: Translator, payment: Payment) -> list[str]:
+    if payment.purpose is PaymentPurpose.BASKET:
+        return [
+            f"{item['participant']} — {item['activity']} — "
+            f"{t.day(date.fromisoformat(item['day']))} — {t.money(item['amount_cents'])}"
+            for item in payment.details.get("items", [])
+        ]
+    if payment.purpose is PaymentPurpose.TOP_UP and payment.coupons:
+        return [t.n_("{count} coupon", "{count} coupons", payment.coupons)]
+    if payment.purpose is PaymentPurpose.TOP_UP:
+        return [t._("Rechargement du porte-monnaie")]
+    return [t._("Règlement des sommes dues")]
+
+
+def _page(t: Translator, title: str, body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        content_type="text/html",
+        text=f"""<!doctype html><html lang="{t.locale}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:1rem auto;padding:0 1rem}}
+button{{font-size:1.1rem;padding:.6rem 1rem}}</style></head><body>
+<h1>{html.escape(title)}</h1>{body}</body></html>""",
+    )
+
+
+def _translator(request: web.Request) -> Translator:
+    return Translator("en" if request.headers.get("Accept-Language", "").startswith("en") else "fr")
+
+
+def _closed_page(t: Translator, payment: Payment, tz: ZoneInfo) -> web.Response:
+    if payment.state is PaymentState.PAID:
+        return _page(
+            t,
+            t._("Paiement accepté"),
+            "<p>"
+            + html.escape(t._("Reçu n° {number}", number=payment.receipt_number or ""))
+            + "</p><p>"
+            + html.escape(t._("La confirmation est dans votre conversation."))
+            + "</p><p><a href='/'>"
+            + html.escape(t._("Revenir à la conversation"))
+            + "</a></p>",
+        )
+    if payment.state is PaymentState.CREATED:
+        return _page(
+            t,
+            t._("Paiement en cours de vérification"),
+            "<p>"
+            + html.escape(t._("Vous recevrez le résultat dans votre conversation."))
+            + "</p><p><a href='/'>"
+            + html.escape(t._("Revenir à la conversation"))
+            + "</a></p>",
+        )
+    titles = {
+        PaymentState.REFUSED: t._("Paiement refusé"),
+        PaymentState.ABANDONED: t._("Paiement annulé"),
+    }
+    return _page(
+        t,
+        titles.get(payment.state, t._("Ce lien de paiement n'est plus valable")),
+        "<p>"
+        + html.escape(
+            t._("Rien n'a été payé. Vous pouvez réserver à nouveau dans la conversation.")
+        )
+        + "</p><p><a href='/'>"
+        + html.escape(t._("Revenir à la conversation"))
+        + "</a></p>",
+        status=200 if payment.state in titles else 410,
+    )
+
+
+async def _payment_for(request: web.Request) -> Payment | None:
+    async with request.app[DATABASE].reading() as db:
+        payment = await payment_by_token(db, request.match_info["token"])
+    if payment is None or payment.purpose is PaymentPurpose.REFUND:
+        return None
+    return payment
+
+
+def _unknown(t: Translator) -> web.Response:
+    return _page(t, t._("Lien de paiement inconnu"), "", status=404)
+
+
+def _open(payment: Payment, now) -> bool:  # noqa: ANN001
+    return payment.state is PaymentState.CREATED and (
+        payment.expires_at is None or now < payment.expires_at
+    )
+
+
+async def pay_page(request: web.Request) -> web.Response:
+    t = _translator(request)
+    payment = await _payment_for(request)
+    if payment is None:
+        return _unknown(t)
+    context = await _load(request.app, payment)
+    if not _open(payment, request.app[CLOCK].now()):
+        return _closed_page(t, payment, context.tz)
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in item_lines(t, payment))
+    amount = t.money(payment.amount_cents)
+    until = payment.expires_at.astimezone(context.tz) if payment.expires_at else None
+    return _page(
+        t,
+        context.merchant,
+        f"<ul>{items}</ul><p>{html.escape(t._('Total : {total}', total=amount))}</p>"
+        + (
+            "<p>" + html.escape(t._("Lien valable jusqu'à {time}.", time=t.time(until))) + "</p>"
+            if until
+            else ""
+        )
+        + "<form method='post'><button type='submit'>"
+        + html.escape(t._("Payer {amount}", amount=amount))
+        + "</button></form>",
+    )
+
+
+async def pay_start(request: web.Request) -> web.Response:
+    """Open the payment at the provider (once) and send the payer there."""
+    app = request.app
+    t = _translator(request)
+    payment = await _payment_for(request)
+    if payment is None:
+        return _unknown(t)
+    context = await _load(app, payment)
+    if not _open(payment, app[CLOCK].now()):
+        return _closed_page(t, payment, context.tz)
+    redirect = payment.details.get("redirect_url")
+    if payment.provider_reference is None or not redirect:
+        provider = app[PROVIDERS].get(payment.provider)
+        if provider is None:
+            log.error("payment %s: provider %r is not configured", payment.id, payment.provider)
+            return _page(t, t._("Paiement indisponible"), "", status=503)
+        public = app[SETTINGS].public_url
+        order = PaymentOrder(
+            order_id=order_id(payment),
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            merchant=context.merchant,
+            items=item_lines(Translator("fr"), payment),
+            email=context.email,
+            notify_url=f"{public}/payments/notify/{payment.provider}",
+            return_url=f"{public}/pay/{payment.token}/done",
+            created_at=payment.created_at,
+            settings=context.settings,
+        )
+        try:
+            created = await provider.create(order)
+        except ProviderError as error:
+            log.warning("payment %s: provider could not open it: %s", payment.id, error)
+            return _page(
+                t,
+                t._("Paiement indisponible"),
+                "<p>"
+                + html.escape(
+                    t._("Le service de paiement ne répond pas. Réessayez dans un instant.")
+                )
+                + "</p>",
+                status=503,
+            )
+        async with app[DATABASE].writing() as db:
+            attached = await db.execute(
+                update(Payment)
+                .where(Payment.id == payment.id, Payment.provider_reference.is_(None))
+                .values(
+                    provider_reference=created.reference,
+                    details={**payment.details, "redirect_url": created.url},
+                )
+            )
+            if attached.rowcount != 1:  # a second tap won the race: use its payment
+                fresh = await db.get(Payment, payment.id, populate_existing=True)
+                log.info(
+                    "payment %s opened twice; provider ref %s unused", payment.id, created.reference
+                )
+                redirect = fresh.details.get("redirect_url")
+            else:
+                redirect = created.url
+    raise web.HTTPSeeOther(redirect)
+
+
+async def pay_done(request: web.Request) -> web.Response:
+    """The payer is back from the provider: check the payment now, then say where it is."""
+    t = _translator(request)
+    payment = await _payment_for(request)
+    if payment is None:
+        return _unknown(t)
+    if payment.state is PaymentState.CREATED and payment.provider_reference:
+        await check_payment(request.app, payment.id, source="return")
+        async with request.app[DATABASE].reading() as db:
+            payment = await db.get(Payment, payment.id)
+    context = await _load(request.app, payment)
+    return _closed_page(t, payment, context.tz)
+
+
+async def notify(request: web.Request) -> web.Response:
+    app = request.app
+    name = request.match_info["provider"]
+    provider = app[PROVIDERS].get(name)
+    if provider is None:
+        raise web.HTTPNotFound(text="unknown provider")
+    notification = Notification(
+        method=request.method,
+        query_string=request.query_string,
+        body=await request.read(),
+        headers=dict(request.headers),
+    )
+    try:
+        reference = provider.parse_notification(notification, {})  # type: ignore[attr-defined]
+    except BadNotification as refused:
+        log.warning("notification from %s refused (%s): %s", name, request.remote, refused)
+        return web.Response(status=refused.status, text=str(refused))
+    async with app[DATABASE].reading() as db:
+        payment = await payment_by_reference(db, name, reference)
+    if payment is None:
+        log.warning("notification from %s for unknown reference %r: ignored", name, reference)
+        return web.Response(status=404, text="unknown payment")
+    await check_payment(app, payment.id, source=f"notification:{name}")
+    return web.Response(text="OK")
+
+
+async def check_payment(app: web.Application, payment_id: int, *, source: str) -> bool:
+    """Ask the provider about one payment and apply its answer; True when it changed."""
+    async with app[DATABASE].reading() as db:
+        payment = await db.get(Payment, payment_id)
+    context = await _load(app, payment)
+    if context is None or payment.provider_reference is None:
+        return False
+    provider = app[PROVIDERS].get(payment.provider)
+    if provider is None:
+        log.error("payment %s: provider %r is not configured", payment.id, payment.provider)
+        return False
+    now = app[CLOCK].now()
+    try:
+        status = await provider.status(
+            payment.provider_reference, created_at=payment.created_at, settings=context.settings
+        )
+    except ProviderError as error:
+        log.warning("payment %s: provider did not answer (%s): %s", payment.id, source, error)
+        async with app[DATABASE].writing() as db:
+            await db.execute(update(Payment).where(Payment.id == payment.id).values(checked_at=now))
+        return False
+    async with app[DATABASE].writing() as db:
+        outcome = await apply_status(db, payment.id, status, now=now, source=source)
+        notice = PaymentNotice.of(outcome) if outcome is not None else None
+    if notice is not None:
+        await announce(app, notice, context.tz)
+    return notice is not None
+
+
+async def announce(app: web.Application, notice: PaymentNotice, tz: ZoneInfo) -> None:
+    await app[DELIVERIES].push_to_household(notice.household_id, lambda t: notice.render(t, tz))
+
+
+async def reconcile_once(app: web.Application) -> int:
+    """One pass of reconciliation; returns how many payments changed."""
+    database, now = app[DATABASE], app[CLOCK].now()
+    async with database.reading() as db:
+        to_check = await payments_to_check(db, now, quiet=RECHECK_AFTER)
+        unopened = await unopened_expired(db, now)
+        refunds = await refunds_to_send(db)
+    changed = 0
+    for payment_id in to_check:
+        changed += await check_payment(app, payment_id, source="reconciliation")
+    for payment_id in unopened:
+        async with database.writing() as db:
+            outcome = await expire_unopened(db, payment_id, now)
+            notice = PaymentNotice.of(outcome) if outcome is not None else None
+            payment = await db.get(Payment, payment_id)
+        if notice is not None:
+            changed += 1
+            context = await _load(app, payment)
+            await announce(app, notice, context.tz)
+    for refund_id, provider_name, reference, amount, settings in refunds:
+        await _send_refund(app, refund_id, provider_name, reference, amount, settings)
+    return changed
+
+
+async def _send_refund(
+    app: web.Application,
+    refund_id: int,
+    provider_name: str,
+    reference: str,
+    amount_cents: int,
+    settings: Mapping[str, Any],
+) -> None:
+    database, now = app[DATABASE], app[CLOCK].now()
+    async with database.writing() as db:  # claim it: another process leaves it alone
+        claimed = await db.execute(
+            update(Payment)
+            .where(
+                Payment.id == refund_id,
+                Payment.state == PaymentState.CREATED,
+                (Payment.checked_at.is_(None)) | (Payment.checked_at <= now - REFUND_CLAIM),
+            )
+            .values(checked_at=now)
+        )
+    if claimed.rowcount != 1:
+        return
+    provider = app[PROVIDERS].get(provider_name)
+    try:
+        if provider is None:
+            raise RefundNotSupported(f"provider {provider_name!r} is not configured")
+        await provider.refund(reference, amount_cents, settings=settings)
+    except RefundNotSupported as error:
+        async with database.writing() as db:
+            await settle_refund(db, refund_id, sent=False, now=now, reason=str(error))
+        log.info("refund %s kept in the wallet: %s", refund_id, error)
+        return
+    except ProviderError as error:
+        log.warning("refund %s not sent, retried later: %s", refund_id, error)
+        return
+    async with database.writing() as db:
+        await settle_refund(db, refund_id, sent=True, now=now)
+
+
+def setup_payment_routes(app: web.Application) -> None:
+    app.router.add_get("/pay/{token}", pay_page)
+    app.router.add_post("/pay/{token}", pay_start)
+    app.router.add_get("/pay/{token}/done", pay_done)
+    app.router.add_route("POST", "/payments/notify/{provider}", notify)
+    app.router.add_route("GET", "/payments/notify/{provider}", notify)
