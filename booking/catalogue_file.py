@@ -8,7 +8,7 @@ import re
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -153,6 +153,16 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PaymentSpec(_Spec):
+    """How the town takes payments by link. Secrets (keys, passwords) belong in the
+    environment (RIBAMBELLE_EOPAYMENT_OPTIONS), not in this file."""
+
+    provider: Literal["sandbox", "eopayment"] = "sandbox"
+    backend: str | None = Field(None, max_length=32)  # eopayment: payfip_ws, tipi, payzen…
+    options: dict[str, str] = Field(default_factory=dict)  # eopayment: numcli, saisie…
+    service_url: str | None = Field(None, max_length=500)  # PayFiP web service address
+
+
 class StructureSpec(_Spec):
     """The town: `slug` identifies it across imports."""
 
@@ -164,6 +174,8 @@ class StructureSpec(_Spec):
     waitlist_hold_minutes: int = Field(24 * 60, ge=1, le=30 * 24 * 60)
     coupon_price: Euros = 0
     reminder_hour: int = Field(18, ge=0, le=23)
+    refund_via_provider: bool = False
+    payment: PaymentSpec = Field(default_factory=PaymentSpec)
 
 
 class HolidaySpec(_Spec):
@@ -901,6 +913,8 @@ async def _upsert_structure(
         "waitlist_hold_minutes": spec.waitlist_hold_minutes,
         "coupon_price_cents": spec.coupon_price,
         "reminder_hour": spec.reminder_hour,
+        "refund_via_provider": spec.refund_via_provider,
+        "payment_settings": spec.payment.model_dump(exclude_none=True),
     }
     structure = await db.scalar(select(Structure).where(Structure.slug == spec.slug))
     if structure is None:

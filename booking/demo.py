@@ -19,26 +19,23 @@ from booking.db import Database
 from booking.models import (
     Activity,
     Booking,
-    BookingState,
     Channel,
     Dossier,
     Enrolment,
     EnrolmentStatus,
-    EventKind,
     Guardian,
     Household,
     LedgerKind,
     Participant,
-    Payment,
-    PaymentPurpose,
-    PaymentState,
     Session,
     Structure,
     WalletKind,
 )
 from booking.passwords import hash_password
+from booking.providers import ProviderState, ProviderStatus
 from booking.services.basket import add_to_basket, confirm_basket, join_waitlist
-from booking.services.common import Actor, record_event
+from booking.services.common import Actor
+from booking.services.payments import apply_status, start_basket_payment
 from booking.services.wallets import post_entry
 
 DEMO_SLUG = "ville-demo"
@@ -604,7 +601,7 @@ async def _add_bookings(db: AsyncSession, made: dict[str, _Made], now: datetime)
         for name in family.participants:
             await _book(db, family, name, wednesday, now)
         checkout = await confirm_basket(db, actor=family.actor, now=now)
-        _pay(db, family, checkout.pending_payment, now)
+        await _pay(db, family, checkout.pending_payment, now)
     moreau = made["moreau"]
     for participant in moreau.participants.values():
         await join_waitlist(
@@ -623,34 +620,8 @@ async def _book(db: AsyncSession, made: _Made, name: str, session: Session, now:
     )
 
 
-def _pay(db: AsyncSession, made: _Made, bookings: Sequence[Booking], now: datetime) -> None:
-    """Settle pending bookings as the payment provider's notification would.
-
-    The demo has no provider to call; this records a paid payment and confirms the bookings.
-    """
-    payment = Payment(
-        household_id=made.household.id,
-        basket_id=bookings[0].basket_id,
-        purpose=PaymentPurpose.BASKET,
-        amount_cents=sum(booking.price_cents for booking in bookings),
-        provider="demo",
-        provider_reference=f"demo-{made.household.reference}-{bookings[0].basket_id}",
-        state=PaymentState.PAID,
-        created_at=now,
-        settled_at=now,
-    )
-    db.add(payment)
-    for booking in bookings:
-        booking.state = BookingState.CONFIRMED
-        booking.confirmed_at = now
-        booking.held_until = None
-        record_event(db, kind=EventKind.PAID, at=now, actor=made.actor, booking=booking)
-        record_event(
-            db,
-            kind=EventKind.CONFIRMED,
-            at=now,
-            actor=made.actor,
-            booking=booking,
-            price_cents=booking.price_cents,
-            mode="immediate",
-        )
+async def _pay(db: AsyncSession, made: _Made, bookings: Sequence[Booking], now: datetime) -> None:
+    """Pay pending bookings as a parent would by link, the provider saying "paid"."""
+    payment = await start_basket_payment(db, actor=made.actor, bookings=list(bookings), now=now)
+    status = ProviderStatus(ProviderState.PAID, payment.amount_cents, payment.currency)
+    await apply_status(db, payment.id, status, now=now, source="demo")

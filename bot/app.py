@@ -13,6 +13,7 @@ from booking.clock import Clock, clock_from_env
 from booking.db import Database
 from bot.delivery import Deliveries
 from bot.payments.base import Providers
+from bot.payments.eopayment_provider import EopaymentProvider
 from bot.payments.routes import setup_payment_routes
 from bot.payments.sandbox import SandboxProvider
 from bot.scheduler import scheduler_ctx
@@ -67,12 +68,14 @@ def build_providers(app: web.Application, settings: Settings) -> Providers:
     sandbox = SandboxProvider(app[DATABASE], app[CLOCK], settings.public_url, secret)
     providers.register(sandbox)
     app.router.add_routes(sandbox.routes())
-    try:  # DEV-GUARD
-        from bot.payments.eopayment_provider import EopaymentProvider
+    eopayment = EopaymentProvider.from_env(settings.environ)
+    providers.register(eopayment)
 
-        providers.register(EopaymentProvider.from_env(settings.environ))
-    except ImportError:  # DEV-GUARD
-        pass
+    async def close_eopayment(app: web.Application) -> AsyncIterator[None]:
+        yield
+        eopayment.close()
+
+    app.cleanup_ctx.append(close_eopayment)
     return providers
 
 

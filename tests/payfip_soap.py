@@ -211,8 +211,10 @@ class PayFiPStandIn:
     def _create(self, fields: dict[str, str]) -> web.Response:
         idop = str(uuid.uuid4())
         self.operations[idop] = Operation(idop, {k: fields.get(k, "") for k in CREATE_FIELDS})
-        return _envelope(f"<ns2:{CREATE}Response xmlns:ns2='{NS}'><return>"
-                         f"<idOp>{idop}</idOp></return></ns2:{CREATE}Response>")
+        return _envelope(
+            f"<ns2:{CREATE}Response xmlns:ns2='{NS}'><return>"
+            f"<idOp>{idop}</idOp></return></ns2:{CREATE}Response>"
+        )
 
     def _detail(self, idop: str) -> web.Response:
         operation = self.operations.get(idop)

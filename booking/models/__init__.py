@@ -37,6 +37,7 @@ from booking.models.money import (
     Wallet,
     WalletKind,
 )
+from booking.models.notifications import NoticeKind, OutboxMessage, OutboxState
 from booking.models.people import Dossier, Guardian, Household, Participant, Structure
 
 __all__ = [
@@ -70,6 +71,9 @@ __all__ = [
     "LedgerKind",
     "OpeningWave",
     "Participant",
+    "NoticeKind",
+    "OutboxMessage",
+    "OutboxState",
     "Payment",
     "PaymentMode",
     "PaymentPurpose",

@@ -45,6 +45,8 @@ class PushedMessage(Base):
     message_id: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime]
+    # The outbox's key: a notification delivered again is not shown twice.
+    delivery_key: Mapped[str | None] = mapped_column(String(300), unique=True, nullable=True)
 
 
 class LinkCode(Base):

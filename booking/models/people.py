@@ -41,6 +41,10 @@ class Household(Base):
     family_quotient: Mapped[int | None] = mapped_column(Integer, nullable=True)
     emails: Mapped[str] = mapped_column(String(500), default="")
     language: Mapped[str] = mapped_column(String(8), default="fr")
+    # Where the household hears from the town: any of "web", "telegram", "email".
+    notify_channels: Mapped[list[str]] = mapped_column(
+        JSON, default=lambda: ["web", "telegram", "email"]
+    )
 
     structure: Mapped[Structure] = relationship(lazy="raise")
     guardians: Mapped[list[Guardian]] = relationship(back_populates="household", lazy="raise")

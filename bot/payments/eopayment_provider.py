@@ -150,9 +150,7 @@ class EopaymentProvider:
         # Our own threads: a provider that hangs must not starve the loop's default executor
         # (aiohttp resolves host names there).
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="eopayment")
-        self._notified: OrderedDict[tuple[str, str], tuple[float, PaymentResponse]] = (
-            OrderedDict()
-        )
+        self._notified: OrderedDict[tuple[str, str], tuple[float, PaymentResponse]] = OrderedDict()
 
     @classmethod
     def from_env(
@@ -186,9 +184,13 @@ class EopaymentProvider:
 
     async def create(self, order: PaymentOrder) -> ProviderRedirect:
         """Open the payment at the provider; only providers answering with a URL work."""
-        config = self.config(order.settings, notify_url=order.notify_url, return_url=order.return_url)
+        config = self.config(
+            order.settings, notify_url=order.notify_url, return_url=order.return_url
+        )
         if order.currency != "EUR":
-            raise ProviderError(f"eopayment: {order.currency} payments are not supported (EUR only)")
+            raise ProviderError(
+                f"eopayment: {order.currency} payments are not supported (EUR only)"
+            )
         amount = (Decimal(order.amount_cents) / 100).quantize(Decimal("0.01"))
         email = order.email or config.email
         kwargs: dict[str, Any] = {
@@ -209,7 +211,9 @@ class EopaymentProvider:
             payment = self._payment(config)
             minimum = payment.get_minimal_amount()
             if minimum is not None and amount < minimum:
-                raise ProviderError(f"{config.backend}: {amount} € is below its minimum ({minimum} €)")
+                raise ProviderError(
+                    f"{config.backend}: {amount} € is below its minimum ({minimum} €)"
+                )
             return payment.request(amount, **kwargs)
 
         reference, kind, data = await self._call(config.backend, "create", request)
@@ -277,7 +281,9 @@ class EopaymentProvider:
             payment = self._payment(self.config(settings))
         except ProviderError as error:  # our configuration: nothing to verify it with
             raise BadNotification(f"cannot verify this notification: {error}", 403) from None
-        content = body if notification.method.upper() == "POST" and body else notification.query_string
+        content = (
+            body if notification.method.upper() == "POST" and body else notification.query_string
+        )
         try:
             response = payment.response(content)
         except Exception as error:  # eopayment's backends raise anything on foreign content
@@ -357,11 +363,11 @@ class EopaymentProvider:
         except ProviderError:
             raise
         except TimeoutError:
-            raise ProviderError(
-                f"{backend} {what}: no answer within {self.timeout:g} s"
-            ) from None
+            raise ProviderError(f"{backend} {what}: no answer within {self.timeout:g} s") from None
         except PayFiPError as error:
-            raise ProviderError(f"{backend} {what}: PayFiP error {error.code}: {error.message}") from error
+            raise ProviderError(
+                f"{backend} {what}: PayFiP error {error.code}: {error.message}"
+            ) from error
         except Exception as error:  # eopayment raises anything: ValueError, requests', zeep's…
             raise ProviderError(f"{backend} {what} failed: {error!r}") from error
 
