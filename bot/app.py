@@ -12,6 +12,8 @@ from aiohttp import web
 from booking.clock import Clock, clock_from_env
 from booking.db import Database
 from bot.delivery import Deliveries
+from bot.notify.email import Mailer, SmtpSettings
+from bot.notify.worker import OutboxWorker
 from bot.payments.base import Providers
 from bot.payments.eopayment_provider import EopaymentProvider
 from bot.payments.routes import setup_payment_routes
@@ -29,6 +31,7 @@ from bot.web.keys import (
     DELIVERIES,
     ENGINE,
     NEW_CHAT_LIMITER,
+    OUTBOX,
     PROVIDERS,
     PUSH_HUB,
     SETTINGS,
@@ -79,12 +82,22 @@ def build_providers(app: web.Application, settings: Settings) -> Providers:
     return providers
 
 
+def build_outbox(app: web.Application, settings: Settings) -> OutboxWorker:
+    mailer = Mailer(SmtpSettings.from_url(settings.smtp_url)) if settings.smtp_url else None
+    if mailer is None:
+        log.warning("RIBAMBELLE_SMTP_URL is not set: e-mail notifications are skipped")
+    return OutboxWorker(
+        app[DATABASE], app[CLOCK], app[DELIVERIES], public_url=settings.public_url, mailer=mailer
+    )
+
+
 def build_app(
     settings: Settings,
     *,
     database: Database | None = None,
     clock: Clock | None = None,
     run_scheduler: bool = True,
+    telegram: bool = True,
 ) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
     app[SETTINGS] = settings
@@ -108,10 +121,12 @@ def build_app(
     app[PUSH_HUB] = WebPushHub()
     app[DELIVERIES] = Deliveries(app[DATABASE], app[CLOCK])
     app[DELIVERIES].register(WebDelivery(app[PUSH_HUB], app[DATABASE], app[CLOCK]))
+    app[OUTBOX] = build_outbox(app, settings)
     app[PROVIDERS] = build_providers(app, settings)
     setup_chat_routes(app)
     setup_payment_routes(app)
-    setup_telegram(app, settings)
+    if telegram:
+        setup_telegram(app, settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/catalogue", get_catalogue)
     app.router.add_get("/", index)

@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="run the Alembic migrations")
 
     commands.add_parser("demo", help="load the demo town into an empty database")
+    commands.add_parser("worker", help="background jobs and notifications, without the web chat")
 
     catalogue = commands.add_parser("catalogue", help="the town's catalogue")
     catalogue_commands = catalogue.add_subparsers(dest="catalogue_command", required=True)
@@ -116,6 +117,26 @@ def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         raise SystemExit(2) from None
 
 
+def _worker(settings: Settings) -> None:
+    """The background jobs alone: hold sweeps, payment reconciliation, reminders and the
+    outbox (web inbox and e-mail; Telegram messages are left to `serve`)."""
+    from bot.app import build_app
+
+    async def run() -> None:
+        runner = web.AppRunner(build_app(settings, telegram=False))
+        await runner.setup()  # starts the scheduler; no HTTP site
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    log.info("worker started on %s", _redacted(settings.database_url))
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
 def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -136,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("database %s is up to date", _redacted(settings.database_url))
     elif args.command == "demo":
         _load_demo(settings)
+    elif args.command == "worker":
+        _worker(settings)
     elif args.command == "catalogue":
         return _import_catalogue(settings, args.file)
     elif args.command == "export":

@@ -36,7 +36,8 @@ class DeliveryBlocked(Exception):
 class Delivery(Protocol):
     channel: str
 
-    async def send(self, recipient: Recipient, reply: Reply) -> None: ...
+    async def send(self, recipient: Recipient, reply: Reply, key: str | None = None) -> None:
+        """Deliver; `key` identifies the message where the channel can drop a repeat."""
 
 
 class Deliveries:
@@ -47,6 +48,9 @@ class Deliveries:
 
     def register(self, delivery: Delivery) -> None:
         self._channels[delivery.channel] = delivery
+
+    def channel(self, name: str) -> Delivery:
+        return self._channels[name]
 
     def supports(self, channel: str) -> bool:
         return channel in self._channels
@@ -61,10 +65,10 @@ class Deliveries:
             if c.blocked_at is None and c.channel in self._channels
         ]
 
-    async def push(self, recipient: Recipient, reply: Reply) -> bool:
+    async def push(self, recipient: Recipient, reply: Reply, key: str | None = None) -> bool:
         """Deliver one message; False when the recipient blocked us (and is marked so)."""
         try:
-            await self._channels[recipient.channel].send(recipient, reply)
+            await self._channels[recipient.channel].send(recipient, reply, key)
         except DeliveryBlocked:
             log.info(
                 "conversation %s blocked the bot: marked, not retried", recipient.conversation_id

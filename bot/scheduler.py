@@ -11,7 +11,8 @@ from aiohttp import web
 from booking.clock import Clock
 from booking.db import Database
 from booking.services.holds import sweep_expired_holds
-from bot.web.keys import CLOCK, DATABASE, SETTINGS
+from booking.services.reminders import run_notice_jobs
+from bot.web.keys import CLOCK, DATABASE, OUTBOX, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,12 @@ log = logging.getLogger(__name__)
 async def sweep_holds_once(database: Database, clock: Clock) -> int:
     async with database.writing() as db:
         return await sweep_expired_holds(db, clock.now())
+
+
+async def notice_jobs_once(database: Database, clock: Clock) -> int:
+    """Reminders, basket and payment warnings, daily reports: written to the outbox."""
+    async with database.writing() as db:
+        return await run_notice_jobs(db, clock.now())
 
 
 async def run_every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
@@ -44,6 +51,10 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(
             run_every(settings.payment_check_seconds, lambda: reconcile_once(app), "payments")
         ),
+        asyncio.create_task(
+            run_every(settings.sweep_seconds, lambda: notice_jobs_once(database, clock), "notices")
+        ),
+        asyncio.create_task(app[OUTBOX].run_forever(settings.outbox_seconds)),
     ]
     yield
     for task in tasks:

@@ -26,6 +26,7 @@ class Settings:
     payment_secret: str | None = None
     sweep_seconds: float = 30.0
     payment_check_seconds: float = 30.0
+    outbox_seconds: float = 5.0
     chat_turns_per_second: float = 5.0
     chat_burst: int = 15
     new_chats_per_minute: int = 60
@@ -53,6 +54,7 @@ class Settings:
             payment_secret=get("PAYMENT_SECRET"),
             sweep_seconds=float(get("SWEEP_SECONDS") or 30),
             payment_check_seconds=float(get("PAYMENT_CHECK_SECONDS") or 30),
+            outbox_seconds=float(get("OUTBOX_SECONDS") or 5),
             chat_turns_per_second=float(get("CHAT_TURNS_PER_SECOND") or 5),
             chat_burst=int(get("CHAT_BURST") or 15),
             new_chats_per_minute=int(get("NEW_CHATS_PER_MINUTE") or 60),

@@ -106,6 +106,7 @@ class Engine:
                 t=Translator(locale),
                 channel=channel,
                 public_url=self.public_url,
+                conversation_id=conversation.id,
             )
             turn.telegram_username = self.telegram_username
             secret = incoming.text is not None and state.step in SECRET_STEPS
@@ -171,7 +172,33 @@ async def run_command(turn: Turn, command: str) -> None:
         await ACTIONS[command](turn)
 
 
+#: Buttons of messages sent outside a turn (a reminder's "Annuler"): they outlive the turn's
+#: nonce, so they name an action and an id, checked on arrival like any request.
+STANDING_ACTIONS = {"cancel": ("mark_cancel", 1), "recap": ("recap", 0)}
+
+
+def standing_payload(action_name: str, *args: int) -> str:
+    return ".".join(("x", action_name, *map(str, args)))
+
+
+async def _press_standing(turn: Turn, payload: str) -> bool:
+    parts = payload.split(".")
+    if len(parts) < 2 or parts[1] not in STANDING_ACTIONS:
+        return False
+    name, arity = STANDING_ACTIONS[parts[1]]
+    if len(parts) - 2 != arity or not all(p.isdigit() and len(p) < 12 for p in parts[2:]):
+        return False
+    args = [int(part) for part in parts[2:]]
+    if name == "mark_cancel" and args and args[0] in turn.state.to_cancel:
+        await turn.show("recap")  # already picked: show the recap again
+        return True
+    await ACTIONS[name](turn, *args)
+    return True
+
+
 async def _press(turn: Turn, payload: str) -> None:
+    if payload.startswith("x.") and await _press_standing(turn, payload[:64]):
+        return
     resolved = turn.resolve(payload[:64])
     if resolved is None or resolved[0] not in ACTIONS:
         turn.say(turn.t._("Ce bouton n'est plus valable. Voici où nous en sommes :"))

@@ -1,121 +1,286 @@
-"""Messages sent outside a turn (a payment's result), rendered in each recipient's language.
-
-The news is taken as plain values inside the transaction that made it, and rendered later,
-once per recipient, by the delivery.
-"""
+"""Notifications as each recipient reads them: rendered from the outbox's plain data, in the
+recipient's language, for a chat (text, link, buttons) or an e-mail (subject, text, HTML)."""
 
 from __future__ import annotations
 
+import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from booking.models import Booking, PaymentPurpose, PaymentState
-from booking.services.payments import Outcome
+from booking.models import NoticeKind
+from dialogs.engine import standing_payload
 from dialogs.i18n import Translator
-from dialogs.replies import Link, Reply
+from dialogs.replies import Button, Link, Reply
 
 
 @dataclass(frozen=True)
-class Item:
-    participant: str
-    activity: str
-    day: date
-    amount_cents: int
+class Rendered:
+    subject: str
+    text: str
+    link: Link | None = None
+    buttons: list[list[Button]] = field(default_factory=list)
 
+    def reply(self, locale: str) -> Reply:
+        return Reply(text=self.text, buttons=self.buttons, link=self.link, locale=locale)
 
-def _items(bookings: list[Booking]) -> list[Item]:
-    return [
-        Item(b.participant.first_name, b.session.activity.name, b.session.day, b.price_cents)
-        for b in bookings
-    ]
-
-
-@dataclass(frozen=True)
-class PaymentNotice:
-    household_id: int
-    state: PaymentState
-    purpose: PaymentPurpose
-    amount_cents: int
-    coupons: int
-    receipt: str | None
-    settled_at: datetime
-    confirmed: list[Item] = field(default_factory=list)
-    lost: list[Item] = field(default_factory=list)
-    released: list[Item] = field(default_factory=list)
-    credited_cents: int = 0
-
-    @classmethod
-    def of(cls, outcome: Outcome) -> PaymentNotice:
-        payment = outcome.payment
-        return cls(
-            household_id=payment.household_id,
-            state=outcome.state,
-            purpose=payment.purpose,
-            amount_cents=payment.amount_cents,
-            coupons=payment.coupons,
-            receipt=payment.receipt_number,
-            settled_at=payment.settled_at or payment.created_at,
-            confirmed=_items(outcome.confirmed),
-            lost=_items(outcome.lost),
-            released=_items(outcome.released),
-            credited_cents=outcome.credited_cents,
+    def html(self) -> str:
+        body = "<br>\n".join(html.escape(line) for line in self.text.split("\n"))
+        if self.link is not None:
+            body += (
+                f'<p><a href="{html.escape(self.link.url, quote=True)}" '
+                f'style="font-weight:bold">{html.escape(self.link.label)}</a></p>'
+            )
+        return (
+            f'<!doctype html><html><body style="font-family:sans-serif"><p>{body}</p></body></html>'
         )
 
-    def render(self, t: Translator, tz: ZoneInfo, chat_url: str | None = None) -> list[Reply]:
-        if self.state is PaymentState.PAID:
-            text = self._paid(t, tz)
-        elif self.state is PaymentState.REFUSED:
-            text = t._("Le paiement de {amount} a été refusé.", amount=t.money(self.amount_cents))
-        elif self.state is PaymentState.ABANDONED:
-            text = t._("Le paiement de {amount} a été annulé.", amount=t.money(self.amount_cents))
-        else:
-            text = t._(
-                "Le délai de paiement de {amount} est dépassé.", amount=t.money(self.amount_cents)
-            )
-        if self.released:
-            text += "\n" + t._("Les places sont libérées :")
-            text += "".join("\n• " + _line(t, item) for item in self.released)
-            text += "\n" + t._("Vous pouvez réserver à nouveau si des places restent.")
-        link = Link(t._("Revenir à la conversation"), chat_url) if chat_url else None
-        return [Reply(text=text, link=link, locale=t.locale)]
+    def plain(self) -> str:
+        if self.link is None:
+            return self.text
+        return f"{self.text}\n\n{self.link.label} : {self.link.url}"
 
-    def _paid(self, t: Translator, tz: ZoneInfo) -> str:
+
+def _line(t: Translator, item: Mapping[str, Any], *, price: bool = True) -> str:
+    text = f"{item['participant']} — {item['activity']} — {t.day(date.fromisoformat(item['day']))}"
+    if price and item.get("coupons"):
+        text += " — " + t.n_("{count} coupon", "{count} coupons", item["coupons"])
+    elif price and item.get("amount_cents"):
+        text += " — " + t.money(item["amount_cents"])
+    return text
+
+
+def render(
+    kind: NoticeKind,
+    data: Mapping[str, Any],
+    t: Translator,
+    tz: ZoneInfo,
+    public_url: str,
+) -> Rendered:
+    renderer = _RENDERERS[kind]
+    return renderer(data, t, tz, public_url.rstrip("/"))
+
+
+def _pay_link(t: Translator, data: Mapping[str, Any], public_url: str) -> Link | None:
+    token = data.get("pay_token")
+    if not token:
+        return None
+    return Link(
+        t._("Payer {amount}", amount=t.money(data.get("amount_cents", 0))),
+        f"{public_url}/pay/{token}",
+    )
+
+
+def _time(t: Translator, value: str, tz: ZoneInfo) -> str:
+    return t.time(datetime.fromisoformat(value).astimezone(tz))
+
+
+def _confirmed(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    lines = [t._("Réservation confirmée :")]
+    lines += ["✓ " + _line(t, item) for item in data["items"]]
+    return Rendered(t._("Réservation confirmée"), "\n".join(lines))
+
+
+def _cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    lines = [t._("Réservation annulée :")]
+    lines += ["✕ " + _line(t, item, price=False) for item in data["items"]]
+    if data.get("to_card"):
+        lines.append(
+            t._("remboursé sur votre carte : {amount}", amount=t.money(data["refund_cents"]))
+        )
+    elif data.get("refund_cents"):
+        lines.append(t._("remboursé : {amount}", amount=t.money(data["refund_cents"])))
+    elif data.get("refund_coupons"):
+        lines.append(
+            t._(
+                "remboursé : {amount}",
+                amount=t.n_("{count} coupon", "{count} coupons", data["refund_coupons"]),
+            )
+        )
+    return Rendered(t._("Réservation annulée"), "\n".join(lines))
+
+
+def _session_cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    day = t.day(date.fromisoformat(data["day"]))
+    lines = [
+        t._(
+            "La mairie a annulé {activity} du {day}.",
+            activity=data["activity"],
+            day=day,
+        ),
+        t._("Enfants concernés : {names}", names=", ".join(data["participants"])),
+    ]
+    if data.get("reason"):
+        lines.append(t._("Motif : {reason}", reason=data["reason"]))
+    if data.get("refund_cents"):
+        lines.append(t._("remboursé : {amount}", amount=t.money(data["refund_cents"])))
+    if data.get("refund_coupons"):
+        lines.append(
+            t._(
+                "remboursé : {amount}",
+                amount=t.n_("{count} coupon", "{count} coupons", data["refund_coupons"]),
+            )
+        )
+    return Rendered(t._("Séance annulée par la mairie"), "\n".join(lines))
+
+
+def _payment(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    amount = t.money(data["amount_cents"])
+    state = data["state"]
+    if state == "paid":
+        settled = datetime.fromisoformat(data["settled_at"]).astimezone(tz)
         lines = [
             t._("Paiement reçu, merci !"),
-            t._("Reçu n° {number}", number=self.receipt or ""),
-            t._(
-                "Payé le {day} à {time}",
-                day=t.day(self.settled_at.astimezone(tz).date()),
-                time=t.time(self.settled_at.astimezone(tz)),
-            ),
+            t._("Reçu n° {number}", number=data.get("receipt") or ""),
+            t._("Payé le {day} à {time}", day=t.day(settled.date()), time=t.time(settled)),
         ]
-        if self.purpose is PaymentPurpose.TOP_UP and self.coupons:
-            lines.append(t.n_("{count} coupon ajouté", "{count} coupons ajoutés", self.coupons))
-        elif self.purpose is PaymentPurpose.TOP_UP:
-            lines.append(
-                t._("Porte-monnaie crédité de {amount}", amount=t.money(self.amount_cents))
-            )
-        elif self.purpose is PaymentPurpose.DEBT:
-            lines.append(
-                t._("Règlement de votre dette de {amount}", amount=t.money(self.amount_cents))
-            )
-        lines.extend("✓ " + _line(t, item) + " : " + t._("confirmé") for item in self.confirmed)
-        for item in self.lost:
-            lines.append("✕ " + _line(t, item) + " : " + t._("plus de place"))
-        if self.credited_cents:
+        if data["purpose"] == "top_up" and data.get("coupons"):
+            lines.append(t.n_("{count} coupon ajouté", "{count} coupons ajoutés", data["coupons"]))
+        elif data["purpose"] == "top_up":
+            lines.append(t._("Porte-monnaie crédité de {amount}", amount=amount))
+        elif data["purpose"] == "debt":
+            lines.append(t._("Règlement de votre dette de {amount}", amount=amount))
+        lines += ["✓ " + _line(t, item) + " : " + t._("confirmé") for item in data["confirmed"]]
+        lines += ["✕ " + _line(t, item) + " : " + t._("plus de place") for item in data["lost"]]
+        if data.get("credited_cents"):
             lines.append(
                 t._(
                     "Le paiement est arrivé trop tard pour ces places : {amount} ont été "
                     "crédités sur votre porte-monnaie.",
-                    amount=t.money(self.credited_cents),
+                    amount=t.money(data["credited_cents"]),
                 )
             )
-        lines.append(t._("Total payé : {amount}", amount=t.money(self.amount_cents)))
-        return "\n".join(lines)
+        lines.append(t._("Total payé : {amount}", amount=amount))
+        return Rendered(
+            t._("Paiement reçu — reçu n° {number}", number=data.get("receipt") or ""),
+            "\n".join(lines),
+        )
+    if state == "refused":
+        lines = [t._("Le paiement de {amount} a été refusé.", amount=amount)]
+    elif state == "abandoned":
+        lines = [t._("Le paiement de {amount} a été annulé.", amount=amount)]
+    else:
+        lines = [t._("Le délai de paiement de {amount} est dépassé.", amount=amount)]
+    if data.get("released"):
+        lines.append(t._("Les places sont libérées :"))
+        lines += ["• " + _line(t, item) for item in data["released"]]
+        lines.append(t._("Vous pouvez réserver à nouveau si des places restent."))
+    return Rendered(t._("Paiement non abouti"), "\n".join(lines))
 
 
-def _line(t: Translator, item: Item) -> str:
-    return (
-        f"{item.participant} — {item.activity} — {t.day(item.day)} — {t.money(item.amount_cents)}"
+def _basket_expiring(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    text = t.n_(
+        "Votre panier ({count} séance) expire à {time}. Confirmez-le pour garder la place.",
+        "Votre panier ({count} séances) expire à {time}. Confirmez-le pour garder les places.",
+        data["count"],
+        time=_time(t, data["held_until"], tz),
     )
+    buttons = [[Button(t._("Récapitulatif et confirmation"), standing_payload("recap"))]]
+    return Rendered(t._("Votre panier expire bientôt"), text, buttons=buttons)
+
+
+def _waitlist_offer(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    line = _line(t, data)
+    if data["state"] == "confirmed":
+        text = t._("Une place s'est libérée : {line} est confirmé.", line=line)
+        return Rendered(t._("Place obtenue sur la liste d'attente"), text)
+    until = _time(t, data["held_until"], tz) if data.get("held_until") else ""
+    until_day = (
+        t.day(datetime.fromisoformat(data["held_until"]).astimezone(tz).date())
+        if data.get("held_until")
+        else ""
+    )
+    if data.get("pay_token"):
+        text = t._(
+            "Une place s'est libérée : {line}. Elle vous est gardée jusqu'au {day} à {time} : "
+            "payez pour la confirmer, sinon elle ira à la famille suivante.",
+            line=line,
+            day=until_day,
+            time=until,
+        )
+        return Rendered(t._("Une place s'est libérée"), text, link=_pay_link(t, data, public_url))
+    text = t._(
+        "Une place s'est libérée : {line}. Elle vous est gardée jusqu'au {day} à {time} : "
+        "confirmez votre panier pour la garder.",
+        line=line,
+        day=until_day,
+        time=until,
+    )
+    buttons = [[Button(t._("Récapitulatif et confirmation"), standing_payload("recap"))]]
+    return Rendered(t._("Une place s'est libérée"), text, buttons=buttons)
+
+
+def _reminder(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    day = t.day(date.fromisoformat(data["day"]))
+    lines = [t._("Rappel pour demain, {day} :", day=day)]
+    buttons = []
+    for item in data["items"]:
+        starts = _time(t, item["starts_at"], tz)
+        lines.append(f"• {starts} {item['participant']} — {item['activity']}")
+        if item.get("cancellable"):
+            buttons.append(
+                [
+                    Button(
+                        t._(
+                            "Annuler : {name}, {activity}",
+                            name=item["participant"],
+                            activity=item["activity"],
+                        ),
+                        standing_payload("cancel", item["booking_id"]),
+                    )
+                ]
+            )
+    return Rendered(t._("Rappel : vos réservations de demain"), "\n".join(lines), buttons=buttons)
+
+
+def _payment_reminder(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    text = t._(
+        "Un paiement de {amount} vous attend ; le lien est valable jusqu'à {time}.",
+        amount=t.money(data["amount_cents"]),
+        time=_time(t, data["expires_at"], tz),
+    )
+    return Rendered(t._("Paiement en attente"), text, link=_pay_link(t, data, public_url))
+
+
+EVENT_WORDS = {
+    "confirmed": "réservé",
+    "cancelled": "annulé",
+    "cancelled_by_town": "annulé par la mairie",
+    "waitlisted": "en liste d'attente",
+    "waitlist_promoted": "place obtenue",
+    "expired": "non confirmé à temps",
+    "refunded": "remboursé",
+}
+
+
+def _daily_report(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    day = t.day(date.fromisoformat(data["day"]))
+    lines = [t._("Compte rendu du {day} : les mouvements de la journée.", day=day)]
+    by_activity: dict[str, list[Mapping[str, Any]]] = {}
+    for movement in data["movements"]:
+        by_activity.setdefault(movement["activity"], []).append(movement)
+    for activity, movements in by_activity.items():
+        lines.append("")
+        lines.append(activity)
+        for movement in movements:
+            what = t._(EVENT_WORDS.get(movement["event"], movement["event"]))
+            lines.append(
+                f"• {movement['participant']} — "
+                f"{t.day(date.fromisoformat(movement['day']))} — {what}"
+            )
+    return Rendered(t._("Compte rendu du {day}", day=day), "\n".join(lines))
+
+
+_RENDERERS = {
+    NoticeKind.BOOKING_CONFIRMED: _confirmed,
+    NoticeKind.BOOKING_CANCELLED: _cancelled,
+    NoticeKind.SESSION_CANCELLED: _session_cancelled,
+    NoticeKind.PAYMENT_RESULT: _payment,
+    NoticeKind.BASKET_EXPIRING: _basket_expiring,
+    NoticeKind.WAITLIST_OFFER: _waitlist_offer,
+    NoticeKind.REMINDER: _reminder,
+    NoticeKind.PAYMENT_REMINDER: _payment_reminder,
+    NoticeKind.DAILY_REPORT: _daily_report,
+}

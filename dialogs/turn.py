@@ -68,6 +68,7 @@ class Turn:
     pending_rows: list[list[Button]] = field(default_factory=list)
     telegram_username: str | None = None  # offer to link Telegram when the bot is known
     public_url: str = "http://127.0.0.1:8080"  # where payment links point
+    conversation_id: int | None = None
     _buttons: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class Turn:
             else Channel.WEB,
             household_id=self.state.household_id,
             guardian_id=self.state.guardian_id,
+            conversation_id=self.conversation_id,
         )
 
     def button(self, label: str, name: str, *args: Any) -> Button:

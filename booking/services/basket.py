@@ -24,6 +24,7 @@ from booking.models import (
     EventKind,
     Household,
     LedgerKind,
+    NoticeKind,
     Participant,
     PaymentMode,
     Session,
@@ -52,6 +53,7 @@ from booking.services.holds import (
     open_basket,
     waitlist_position,
 )
+from booking.services.outbox import booking_item, notify
 from booking.services.pricing import price_of
 from booking.services.wallets import get_wallet, post_entry
 
@@ -410,6 +412,16 @@ async def confirm_basket(db: AsyncSession, *, actor: Actor, now: datetime) -> Ch
             )
     basket.state = BasketState.CHECKED_OUT
     basket.closed_at = now
+    if checkout.confirmed:
+        await notify(
+            db,
+            household_id=household.id,
+            kind=NoticeKind.BOOKING_CONFIRMED,
+            key=f"confirmed:basket:{basket.id}",
+            data={"items": [booking_item(booking) for booking in checkout.confirmed]},
+            now=now,
+            skip_conversation_id=actor.conversation_id,
+        )
     return checkout
 
 

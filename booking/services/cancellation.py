@@ -16,6 +16,8 @@ from booking.models import (
     BookingState,
     EventKind,
     LedgerKind,
+    NoticeKind,
+    Participant,
     PaymentMode,
     Session,
     Structure,
@@ -26,6 +28,7 @@ from booking.services.basket import check_adults_remain, owned_booking, remove_f
 from booking.services.common import Actor, lock_session, record_event, reread
 from booking.services.eligibility import cancellation_deadline
 from booking.services.holds import end_booking, give_freed_places
+from booking.services.outbox import booking_item, notify
 from booking.services.payments import request_provider_refund
 from booking.services.wallets import post_entry
 
@@ -120,6 +123,20 @@ async def cancel_booking(
     )
     if took_place:
         await give_freed_places(db, session, now, actor)
+    await notify(
+        db,
+        household_id=booking.household_id,
+        kind=NoticeKind.BOOKING_CANCELLED,
+        key=f"cancelled:booking:{booking.id}",
+        data={
+            "items": [booking_item(booking, session=session)],
+            "refund_cents": refund_cents,
+            "refund_coupons": refund_coupons,
+            "to_card": to_card,
+        },
+        now=now,
+        skip_conversation_id=actor.conversation_id,
+    )
     return Cancellation(booking, refund_cents, refund_coupons, to_card)
 
 
@@ -209,4 +226,29 @@ async def cancel_session(
             **({"to_card": True} if to_card else {}),
         )
         done.append(Cancellation(booking, cents, coupons, to_card))
+    participants = {
+        participant.id: participant.first_name
+        for participant in await db.scalars(
+            select(Participant).where(
+                Participant.id.in_([item.booking.participant_id for item in done])
+            )
+        )
+    }
+    for household_id in sorted({item.booking.household_id for item in done}):
+        mine = [item for item in done if item.booking.household_id == household_id]
+        await notify(
+            db,
+            household_id=household_id,
+            kind=NoticeKind.SESSION_CANCELLED,
+            key=f"session_cancelled:{session.id}:{household_id}",
+            data={
+                "activity": session.activity.name,
+                "day": session.day.isoformat(),
+                "participants": [participants[item.booking.participant_id] for item in mine],
+                "refund_cents": sum(item.refund_cents for item in mine),
+                "refund_coupons": sum(item.refund_coupons for item in mine),
+                "reason": reason,
+            },
+            now=now,
+        )
     return done

@@ -29,6 +29,7 @@ class Actor:
     household_id: int | None = None
     guardian_id: int | None = None
     staff: str | None = None
+    conversation_id: int | None = None  # where the parent acts: told there, not pushed to
 
     @property
     def label(self) -> str:

@@ -70,9 +70,20 @@ async def save_conversation(
 
 
 async def push_message(
-    db: AsyncSession, conversation_id: int, body: dict, now: datetime
-) -> PushedMessage:
-    """Keep a message sent outside a turn; it takes the conversation's next message id."""
+    db: AsyncSession,
+    conversation_id: int,
+    body: dict,
+    now: datetime,
+    delivery_key: str | None = None,
+) -> PushedMessage | None:
+    """Keep a message sent outside a turn; it takes the conversation's next message id.
+
+    None when a message of that `delivery_key` is there already (a delivery retried).
+    """
+    if delivery_key is not None and await db.scalar(
+        select(PushedMessage.id).where(PushedMessage.delivery_key == delivery_key)
+    ):
+        return None
     message_id = await db.scalar(
         update(Conversation)
         .where(Conversation.id == conversation_id)
@@ -82,7 +93,11 @@ async def push_message(
     if message_id is None:
         raise LookupError(conversation_id)
     message = PushedMessage(
-        conversation_id=conversation_id, message_id=message_id, body=body, created_at=now
+        conversation_id=conversation_id,
+        message_id=message_id,
+        body=body,
+        created_at=now,
+        delivery_key=delivery_key,
     )
     db.add(message)
     return message

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from booking.models import (
     Basket,
@@ -13,11 +14,13 @@ from booking.models import (
     Booking,
     BookingState,
     EventKind,
+    NoticeKind,
     PaymentMode,
     Session,
     Structure,
 )
 from booking.services.common import Actor, lock_session, places_taken, record_event
+from booking.services.outbox import booking_item, notify
 
 STALE_STATES = (BookingState.HELD, BookingState.PENDING_PAYMENT)
 
@@ -77,6 +80,7 @@ async def give_freed_places(
         await db.scalars(
             select(Booking)
             .where(Booking.session_id == session.id, Booking.state == BookingState.WAITLISTED)
+            .options(joinedload(Booking.participant))
             .order_by(Booking.id)
             .limit(free)
         )
@@ -87,6 +91,7 @@ async def give_freed_places(
         select(Structure.waitlist_hold_minutes).where(Structure.id == activity.structure_id)
     )
     for booking in waiting:
+        payment = None
         if activity.payment_mode is PaymentMode.INVOICE:
             booking.state = BookingState.CONFIRMED
             booking.confirmed_at = now
@@ -94,6 +99,12 @@ async def give_freed_places(
             booking.state = BookingState.HELD
             booking.held_until = now + timedelta(minutes=hold_minutes or 0)
             booking.basket_id = (await open_basket(db, booking.household_id, now)).id
+        if activity.payment_mode is PaymentMode.IMMEDIATE:
+            # Offered with its own payment link; unpaid in time, the next in line gets it.
+            from booking.services.payments import start_offer_payment
+
+            booking.state = BookingState.PENDING_PAYMENT
+            payment = await start_offer_payment(db, booking, session, now)
         record_event(
             db,
             kind=EventKind.WAITLIST_PROMOTED,
@@ -102,6 +113,20 @@ async def give_freed_places(
             booking=booking,
             state=booking.state.value,
             held_until=booking.held_until.isoformat() if booking.held_until else None,
+        )
+        await notify(
+            db,
+            household_id=booking.household_id,
+            kind=NoticeKind.WAITLIST_OFFER,
+            key=f"waitlist_offer:{booking.id}:{now.isoformat()}",
+            data={
+                **booking_item(booking, session=session),
+                "state": booking.state.value,
+                "mode": activity.payment_mode.value,
+                "held_until": booking.held_until.isoformat() if booking.held_until else None,
+                "pay_token": payment.token if payment is not None else None,
+            },
+            now=now,
         )
 
 

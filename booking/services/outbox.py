@@ -20,7 +20,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from booking.models import Conversation, Household, NoticeKind, OutboxMessage, OutboxState
+from booking.models import (
+    Booking,
+    Conversation,
+    Household,
+    NoticeKind,
+    OutboxMessage,
+    OutboxState,
+    Session,
+)
 
 QUIET_FROM = time(21, 0)
 QUIET_UNTIL = time(7, 30)
@@ -110,3 +118,17 @@ async def _insert_new(db: AsyncSession, rows: list[dict[str, Any]]) -> int:
     statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["delivery_key"])
     result = await db.execute(statement.returning(OutboxMessage.id), rows)
     return len(result.all())
+
+
+def booking_item(booking: Booking, *, session: Session | None = None) -> dict[str, Any]:
+    """A booking as a notification names it (its participant and session must be loaded)."""
+    session = session or booking.session
+    return {
+        "booking_id": booking.id,
+        "participant": booking.participant.first_name,
+        "activity": session.activity.name,
+        "day": session.day.isoformat(),
+        "starts_at": session.starts_at.isoformat(),
+        "amount_cents": booking.price_cents,
+        "coupons": booking.coupons,
+    }

@@ -28,6 +28,7 @@ from booking.models import (
     Household,
     LedgerEntry,
     LedgerKind,
+    NoticeKind,
     Payment,
     PaymentPurpose,
     PaymentState,
@@ -39,6 +40,7 @@ from booking.providers import ProviderState, ProviderStatus
 from booking.refusals import Refusal, Refused
 from booking.services.common import Actor, lock_session, places_taken, record_event, reread
 from booking.services.holds import end_booking, give_freed_places
+from booking.services.outbox import booking_item, notify
 from booking.services.wallets import amount_owed, post_entry
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,42 @@ class Outcome:
     credited_cents: int = 0  # paid for places that could not be kept
     coupons: int = 0
     late: bool = False  # paid after the link's hold ran out
+
+
+def outcome_data(outcome: Outcome) -> dict[str, Any]:
+    """The payment's result as the parent's notification tells it (plain JSON values)."""
+    payment = outcome.payment
+
+    def items(bookings: list[Booking]) -> list[dict[str, Any]]:
+        return [booking_item(booking) for booking in bookings]
+
+    return {
+        "payment_id": payment.id,
+        "state": outcome.state.value,
+        "purpose": payment.purpose.value,
+        "amount_cents": payment.amount_cents,
+        "coupons": payment.coupons,
+        "receipt": payment.receipt_number,
+        "settled_at": (payment.settled_at or payment.created_at).isoformat(),
+        "confirmed": items(outcome.confirmed),
+        "lost": items(outcome.lost),
+        "released": items(outcome.released),
+        "credited_cents": outcome.credited_cents,
+    }
+
+
+async def _tell(db: AsyncSession, outcome: Outcome, now: datetime) -> Outcome:
+    """Write the result to the outbox: pushed at once, even in the quiet hours."""
+    await notify(
+        db,
+        household_id=outcome.payment.household_id,
+        kind=NoticeKind.PAYMENT_RESULT,
+        key=f"payment:{outcome.payment.id}:{outcome.state.value}",
+        data=outcome_data(outcome),
+        now=now,
+        urgent=True,
+    )
+    return outcome
 
 
 async def _structure_of(db: AsyncSession, household_id: int) -> Structure:
@@ -147,6 +185,36 @@ async def start_basket_payment(
                     "amount_cents": booking.price_cents,
                 }
                 for booking in bookings
+            ],
+        },
+    )
+    db.add(payment)
+    await db.flush()
+    return payment
+
+
+async def start_offer_payment(
+    db: AsyncSession, booking: Booking, session: Session, now: datetime
+) -> Payment:
+    """The payment link of a waitlist place offered to a family: valid while it is held."""
+    structure = await _structure_of(db, booking.household_id)
+    payment = _new_payment(
+        household_id=booking.household_id,
+        purpose=PaymentPurpose.BASKET,
+        amount_cents=booking.price_cents,
+        now=now,
+        expires_at=booking.held_until or now + LINK_LIFETIME,
+        provider=provider_of(structure),
+        basket_id=booking.basket_id,
+        details={
+            "booking_ids": [booking.id],
+            "items": [
+                {
+                    "participant": booking.participant.first_name,
+                    "activity": session.activity.name,
+                    "day": session.day.isoformat(),
+                    "amount_cents": booking.price_cents,
+                }
             ],
         },
     )
@@ -354,7 +422,7 @@ async def _apply_failed(
         outcome.released.append(booking)
         await give_freed_places(db, session, now, actor)
     log.info("payment %s %s (%s)", payment.id, state.value, source)
-    return outcome
+    return await _tell(db, outcome, now)
 
 
 async def _apply_paid(
@@ -426,7 +494,7 @@ async def _apply_paid(
         len(outcome.confirmed),
         len(outcome.lost),
     )
-    return outcome
+    return await _tell(db, outcome, now)
 
 
 async def _settle_booking(

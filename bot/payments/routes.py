@@ -42,9 +42,8 @@ from booking.services.payments import (
     unopened_expired,
 )
 from bot.payments.base import BadNotification, Notification
-from bot.web.keys import CLOCK, DATABASE, DELIVERIES, PROVIDERS, SETTINGS
+from bot.web.keys import CLOCK, DATABASE, OUTBOX, PROVIDERS, SETTINGS
 from dialogs.i18n import Translator
-from dialogs.notices import PaymentNotice
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +126,9 @@ def _closed_page(t: Translator, payment: Payment, tz: ZoneInfo) -> web.Response:
             + html.escape(t._("Revenir à la conversation"))
             + "</a></p>",
         )
-    if payment.state is PaymentState.CREATED:
+    # Only a payment opened at the provider may have been paid there; a link never opened
+    # whose hold ran out is simply no longer valid (below).
+    if payment.state is PaymentState.CREATED and payment.provider_reference is not None:
         return _page(
             t,
             t._("Paiement en cours de vérification"),
@@ -325,14 +326,9 @@ async def check_payment(app: web.Application, payment_id: int, *, source: str) -
         return False
     async with app[DATABASE].writing() as db:
         outcome = await apply_status(db, payment.id, status, now=now, source=source)
-        notice = PaymentNotice.of(outcome) if outcome is not None else None
-    if notice is not None:
-        await announce(app, notice, context.tz)
-    return notice is not None
-
-
-async def announce(app: web.Application, notice: PaymentNotice, tz: ZoneInfo) -> None:
-    await app[DELIVERIES].push_to_household(notice.household_id, lambda t: notice.render(t, tz))
+    if outcome is not None:
+        await app[OUTBOX].run_once()  # the result is in the outbox: tell the parent now
+    return outcome is not None
 
 
 async def reconcile_once(app: web.Application) -> int:
@@ -347,13 +343,7 @@ async def reconcile_once(app: web.Application) -> int:
         changed += await check_payment(app, payment_id, source="reconciliation")
     for payment_id in unopened:
         async with database.writing() as db:
-            outcome = await expire_unopened(db, payment_id, now)
-            notice = PaymentNotice.of(outcome) if outcome is not None else None
-            payment = await db.get(Payment, payment_id)
-        if notice is not None:
-            changed += 1
-            context = await _load(app, payment)
-            await announce(app, notice, context.tz)
+            changed += await expire_unopened(db, payment_id, now) is not None
     for refund_id, provider_name, reference, amount, settings in refunds:
         await _send_refund(app, refund_id, provider_name, reference, amount, settings)
     return changed

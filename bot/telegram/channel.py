@@ -373,8 +373,10 @@ class TelegramChannel:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
 
-    async def send(self, recipient: Recipient, reply: Reply) -> None:
-        """A push: paced per chat (the library's rate limiter paces groups, not private chats)."""
+    async def send(self, recipient: Recipient, reply: Reply, key: str | None = None) -> None:
+        """A push: paced per chat (the library's rate limiter paces groups, not private chats).
+
+        Telegram cannot tell a repeat: a delivery retried after a crash may show twice."""
         chat_id = int(recipient.key)
         await self._pace(chat_id)
         await self.send_to_chat(chat_id, reply)

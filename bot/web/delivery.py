@@ -17,5 +17,7 @@ class WebDelivery:
         self.database = database
         self.clock = clock
 
-    async def send(self, recipient: Recipient, reply: Reply) -> None:
-        await self.hub.deliver(self.database, recipient.conversation_id, reply, self.clock.now())
+    async def send(self, recipient: Recipient, reply: Reply, key: str | None = None) -> None:
+        await self.hub.deliver(
+            self.database, recipient.conversation_id, reply, self.clock.now(), key
+        )

@@ -7,6 +7,7 @@ from aiohttp import web
 from booking.clock import Clock
 from booking.db import Database
 from bot.delivery import Deliveries
+from bot.notify.worker import OutboxWorker
 from bot.payments.base import Providers
 from bot.settings import Settings
 from bot.web.push import WebPushHub
@@ -22,3 +23,4 @@ NEW_CHAT_LIMITER = web.AppKey("new_chat_limiter", RateLimiter)
 PUSH_HUB = web.AppKey("push_hub", WebPushHub)
 DELIVERIES = web.AppKey("deliveries", Deliveries)
 PROVIDERS = web.AppKey("providers", Providers)
+OUTBOX = web.AppKey("outbox", OutboxWorker)

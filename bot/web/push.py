@@ -39,10 +39,20 @@ class WebPushHub:
             except (ConnectionError, RuntimeError):
                 self.detach(conversation_id, socket)
 
-    async def deliver(self, database: Database, conversation_id: int, reply: Reply, now) -> dict:  # noqa: ANN001
-        """Store the message in the inbox (the next visit sees it), then push it live."""
+    async def deliver(
+        self,
+        database: Database,
+        conversation_id: int,
+        reply: Reply,
+        now,  # noqa: ANN001
+        delivery_key: str | None = None,
+    ) -> dict | None:
+        """Store the message in the inbox (the next visit sees it), then push it live; once
+        per `delivery_key` (None when it was delivered before)."""
         async with database.writing() as db:
-            stored = await push_message(db, conversation_id, {}, now)
+            stored = await push_message(db, conversation_id, {}, now, delivery_key)
+            if stored is None:
+                return None
             await db.flush()
             body = message_json(stored.message_id, reply)
             stored.body = body

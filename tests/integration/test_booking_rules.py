@@ -23,15 +23,18 @@ from booking.models import (
     EventKind,
     LedgerEntry,
     LedgerKind,
+    NoticeKind,
+    OutboxMessage,
+    Payment,
     PaymentMode,
     Session,
     WalletKind,
 )
+from booking.providers import ProviderState, ProviderStatus
 from booking.refusals import Refusal, Refused
 from booking.services.basket import (
     Checkout,
     add_to_basket,
-    basket_items,
     confirm_basket,
     join_waitlist,
     remove_from_basket,
@@ -39,6 +42,7 @@ from booking.services.basket import (
 from booking.services.cancellation import Cancellation, cancel_booking, cancel_session
 from booking.services.common import Actor
 from booking.services.holds import sweep_expired_holds, waitlist_position
+from booking.services.payments import apply_status
 from tests import builders as b
 from tests.builders import ADULT_BIRTH, STAFF, WEDNESDAY, Family, postgres_scratch  # noqa: F401
 
@@ -1079,7 +1083,7 @@ async def test_a_freed_place_goes_to_the_first_in_line_confirmed_when_invoiced(d
     assert await places_taken(database, town.session) == 1
 
 
-async def test_a_freed_place_is_held_in_the_first_in_lines_basket_when_paid_online(database, clock):
+async def test_a_freed_place_paid_online_is_offered_with_its_own_payment_link(database, clock):
     town = await build_town(
         database,
         clock,
@@ -1095,17 +1099,27 @@ async def test_a_freed_place_is_held_in_the_first_in_lines_basket_when_paid_onli
     await sweep(database, clock.now())
 
     promoted = await b.reload(database, Booking, ahead.id)
-    assert promoted.state is BookingState.HELD
+    assert promoted.state is BookingState.PENDING_PAYMENT
     assert promoted.held_until == clock.now() + timedelta(hours=24)
-    async with database.reading() as db:
-        basket, items = await basket_items(db, first.household.id)
-    assert basket is not None and promoted.basket_id == basket.id
-    assert [item.id for item in items] == [ahead.id]
     event = (await b.events_of(database, ahead.id))[-1]
-    assert (event.kind, event.data["state"]) == (EventKind.WAITLIST_PROMOTED, "held")
+    assert (event.kind, event.data["state"]) == (EventKind.WAITLIST_PROMOTED, "pending_payment")
+    async with database.reading() as db:
+        payment = await db.scalar(select(Payment).where(Payment.household_id == first.household.id))
+        offer = await db.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.household_id == first.household.id,
+                OutboxMessage.kind == NoticeKind.WAITLIST_OFFER,
+            )
+        )
+    assert payment.details["booking_ids"] == [ahead.id]
+    assert payment.expires_at == promoted.held_until
+    assert payment.amount_cents == promoted.price_cents
+    assert offer is None or offer.data["pay_token"] == payment.token
 
-    checkout = await confirm(database, first, clock.now())
-    assert [item.id for item in checkout.pending_payment] == [ahead.id]
+    async with database.writing() as db:
+        status = ProviderStatus(ProviderState.PAID, payment.amount_cents, "EUR")
+        await apply_status(db, payment.id, status, now=clock.now(), source="test")
+    assert (await b.reload(database, Booking, ahead.id)).state is BookingState.CONFIRMED
 
 
 async def test_a_cancellation_gives_the_place_to_the_first_in_line(database, clock):

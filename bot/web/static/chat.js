@@ -497,6 +497,9 @@
     if (href) {
       var a = el("a", "link-btn", m.link.label || href);
       a.href = href;
+      // Its own tab: the chat stays open to receive the pushed result (e.g. the receipt).
+      a.target = "_blank";
+      a.rel = "noopener";
       node.appendChild(a);
     }
     if (Array.isArray(m.buttons) && m.buttons.length) {

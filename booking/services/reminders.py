@@ -1,0 +1,216 @@
+"""Scheduled notifications: reminders, basket and payment warnings, the daily report.
+
+Each job may run any number of times, in several processes: what it writes is keyed (a
+household and a day, a basket and its expiry, a payment), so the outbox keeps it once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from booking.models import (
+    Booking,
+    BookingEvent,
+    BookingState,
+    EventKind,
+    Household,
+    NoticeKind,
+    Payment,
+    PaymentPurpose,
+    PaymentState,
+    Session,
+    Structure,
+)
+from booking.services.cancellation import cancellation_refusal
+from booking.services.outbox import booking_item, notify, quiet_until
+
+BASKET_WARNING = timedelta(minutes=10)
+PAYMENT_REMINDER_AFTER = timedelta(minutes=15)
+REPORT_HOUR = 20
+#: What the daily report tells, per activity and child.
+REPORTED = (
+    EventKind.CONFIRMED,
+    EventKind.CANCELLED,
+    EventKind.CANCELLED_BY_TOWN,
+    EventKind.WAITLISTED,
+    EventKind.WAITLIST_PROMOTED,
+    EventKind.EXPIRED,
+    EventKind.REFUNDED,
+)
+
+
+async def send_reminders(db: AsyncSession, now: datetime) -> int:
+    """The evening before, from each structure's reminder hour: tomorrow's bookings."""
+    written = 0
+    for structure in (await db.scalars(select(Structure))).all():
+        tz = ZoneInfo(structure.timezone)
+        local = now.astimezone(tz)
+        if local.hour < structure.reminder_hour:
+            continue
+        tomorrow = local.date() + timedelta(days=1)
+        bookings = (
+            await db.scalars(
+                select(Booking)
+                .join(Session, Session.id == Booking.session_id)
+                .join(Household, Household.id == Booking.household_id)
+                .where(
+                    Household.structure_id == structure.id,
+                    Booking.state == BookingState.CONFIRMED,
+                    Session.day == tomorrow,
+                    Session.cancelled_at.is_(None),
+                )
+                .options(
+                    joinedload(Booking.session).joinedload(Session.activity),
+                    joinedload(Booking.participant),
+                )
+                .order_by(Booking.household_id, Session.starts_at)
+            )
+        ).all()
+        by_household: dict[int, list[Booking]] = defaultdict(list)
+        for booking in bookings:
+            by_household[booking.household_id].append(booking)
+        for household_id, items in by_household.items():
+            written += await notify(
+                db,
+                household_id=household_id,
+                kind=NoticeKind.REMINDER,
+                key=f"reminder:{household_id}:{tomorrow.isoformat()}",
+                data={
+                    "day": tomorrow.isoformat(),
+                    "items": [
+                        {
+                            **booking_item(booking),
+                            "cancellable": cancellation_refusal(
+                                booking, booking.session, now, tz
+                            )
+                            is None,
+                        }
+                        for booking in items
+                    ],
+                },
+                now=now,
+            )
+    return written
+
+
+async def warn_expiring_baskets(db: AsyncSession, now: datetime) -> int:
+    """10 minutes before a basket's first hold runs out (not in the quiet hours: the warning
+    would come too late)."""
+    rows = await db.execute(
+        select(Booking.basket_id, Booking.household_id, func.min(Booking.held_until), func.count())
+        .where(
+            Booking.state == BookingState.HELD,
+            Booking.held_until > now,
+            Booking.held_until <= now + BASKET_WARNING,
+            Booking.basket_id.is_not(None),
+        )
+        .group_by(Booking.basket_id, Booking.household_id)
+    )
+    written = 0
+    for basket_id, household_id, held_until, count in rows.all():
+        if quiet_until(now, ZoneInfo("Europe/Paris")) is not None:
+            break
+        written += await notify(
+            db,
+            household_id=household_id,
+            kind=NoticeKind.BASKET_EXPIRING,
+            key=f"basket_expiring:{basket_id}:{held_until.isoformat()}",
+            data={"held_until": held_until.isoformat(), "count": count},
+            now=now,
+            channels=("web", "telegram"),
+        )
+    return written
+
+
+async def remind_unpaid(db: AsyncSession, now: datetime) -> int:
+    """Once per payment link still unpaid a while after it was given, while it is valid."""
+    payments = (
+        await db.scalars(
+            select(Payment).where(
+                Payment.state == PaymentState.CREATED,
+                Payment.purpose != PaymentPurpose.REFUND,
+                Payment.created_at <= now - PAYMENT_REMINDER_AFTER,
+                Payment.expires_at > now + timedelta(minutes=5),
+            )
+        )
+    ).all()
+    written = 0
+    for payment in payments:
+        written += await notify(
+            db,
+            household_id=payment.household_id,
+            kind=NoticeKind.PAYMENT_REMINDER,
+            key=f"payment_reminder:{payment.id}",
+            data={
+                "amount_cents": payment.amount_cents,
+                "pay_token": payment.token,
+                "expires_at": payment.expires_at.isoformat(),
+                "purpose": payment.purpose.value,
+            },
+            now=now,
+        )
+    return written
+
+
+async def send_daily_reports(db: AsyncSession, now: datetime) -> int:
+    """From 20:00: each household whose bookings moved today gets the day's movements by
+    e-mail (the portals' compte rendu, the same evening). Nothing moved, nothing sent."""
+    written = 0
+    for structure in (await db.scalars(select(Structure))).all():
+        tz = ZoneInfo(structure.timezone)
+        local = now.astimezone(tz)
+        if local.hour < REPORT_HOUR:
+            continue
+        start = datetime.combine(local.date(), time(0), tzinfo=tz)
+        rows = await db.execute(
+            select(BookingEvent, Booking)
+            .join(Booking, Booking.id == BookingEvent.booking_id)
+            .join(Household, Household.id == Booking.household_id)
+            .where(
+                Household.structure_id == structure.id,
+                BookingEvent.at >= start,
+                BookingEvent.at <= now,
+                BookingEvent.kind.in_(REPORTED),
+            )
+            .options(
+                joinedload(Booking.session).joinedload(Session.activity),
+                joinedload(Booking.participant),
+            )
+            .order_by(Booking.household_id, BookingEvent.at, BookingEvent.id)
+        )
+        by_household: dict[int, list[dict]] = defaultdict(list)
+        for event, booking in rows.unique().all():
+            by_household[booking.household_id].append(
+                {
+                    **booking_item(booking),
+                    "event": event.kind.value,
+                    "at": event.at.isoformat(),
+                    "actor": event.actor,
+                }
+            )
+        for household_id, movements in by_household.items():
+            written += await notify(
+                db,
+                household_id=household_id,
+                kind=NoticeKind.DAILY_REPORT,
+                key=f"daily_report:{household_id}:{local.date().isoformat()}",
+                data={"day": local.date().isoformat(), "movements": movements},
+                now=now,
+                channels=("email",),
+            )
+    return written
+
+
+async def run_notice_jobs(db: AsyncSession, now: datetime) -> int:
+    return (
+        await send_reminders(db, now)
+        + await warn_expiring_baskets(db, now)
+        + await remind_unpaid(db, now)
+        + await send_daily_reports(db, now)
+    )
