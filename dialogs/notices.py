@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from booking.models import NoticeKind
 from dialogs.engine import standing_payload
-from dialogs.i18n import Translator
+from dialogs.i18n import N_, Translator
 from dialogs.replies import Button, Link, Reply
 
 
@@ -245,13 +245,13 @@ def _payment_reminder(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
 
 
 EVENT_WORDS = {
-    "confirmed": "réservé",
-    "cancelled": "annulé",
-    "cancelled_by_town": "annulé par la mairie",
-    "waitlisted": "en liste d'attente",
-    "waitlist_promoted": "place obtenue",
-    "expired": "non confirmé à temps",
-    "refunded": "remboursé",
+    "confirmed": N_("réservé"),
+    "cancelled": N_("annulé"),
+    "cancelled_by_town": N_("annulé par la mairie"),
+    "waitlisted": N_("en liste d'attente"),
+    "waitlist_promoted": N_("place obtenue"),
+    "expired": N_("non confirmé à temps"),
+    "refunded": N_("remboursé"),
 }
 
 

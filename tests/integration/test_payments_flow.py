@@ -310,6 +310,7 @@ async def test_a_parent_pays_the_recap_on_the_sandbox_and_the_receipt_reaches_th
     assert f"Léa — {MERCREDIS} — mercredi 10 mars — 10,00 €" in page
     assert f"Léa — {MERCREDIS} — mercredi 17 mars — 10,00 €" in page
     assert "Total : 20,00 €" in page and "<form method='post'>" in page
+    assert "Lien valable jusqu'à 10:00" in page  # the basket's hold
     payment = await the_payment(demo, url)
     assert payment.provider_reference is None  # a link preview fetching the page opens nothing
 
@@ -348,6 +349,8 @@ async def test_a_parent_pays_the_recap_on_the_sandbox_and_the_receipt_reaches_th
     await chat.say("mon solde")
     assert "Derniers paiements en ligne" in chat.text
     assert f"reçu n° {payment.receipt_number} — 20,00 €" in chat.text
+    march = chat.text[chat.text.index("Mars 2027") : chat.text.index("Février 2027")]
+    assert f"{payment.receipt_number} 20,00 €" in march  # the month's payments
 
 
 async def test_the_link_of_a_paid_payment_no_longer_pays(client, demo):
@@ -399,8 +402,15 @@ async def test_a_refused_card_releases_the_places_and_the_parent_is_told(client,
     assert "Le paiement de 20,00 € a été refusé." in told
     assert "Les places sont libérées" in told
     assert f"Léa — {MERCREDIS} — mercredi 10 mars — 10,00 €" in told
-    page = await page_of(await client.get(path_of(client, url)))
-    assert "Paiement refusé" in page and "<form" not in page
+    shown = await page_of(await client.get(path_of(client, url)))
+    assert "Paiement refusé" in shown and "<form" not in shown
+
+    # The sandbox's form sent again with a good card: the transaction is over.
+    sandbox_page = path_of(client, payment.details["redirect_url"])
+    assert "Transaction déjà traitée (refused)" in await page_of(await client.get(sandbox_page))
+    await decide(client, sandbox_page, "pay", ACCEPTED_CARD)
+    assert (await the_payment(demo, url)).state is PaymentState.REFUSED
+    assert await states_of(demo, payment) == [BookingState.EXPIRED] * 2
 
 
 async def test_abandoning_on_the_sandbox_page_releases_the_places(client, demo):
@@ -483,7 +493,9 @@ async def test_a_replayed_notification_is_applied_once(client, demo):
     assert (await the_payment(demo, url)).receipt_number == payment.receipt_number
 
 
-async def test_a_notification_with_a_bad_signature_is_refused_and_changes_nothing(client, demo):
+async def test_a_notification_with_a_bad_signature_is_refused_and_changes_nothing(
+    client, demo, caplog
+):
     chat, url = await booked_and_confirmed(client)
     reference = await paid_but_lost(client, demo, url)
     genuine = signed(reference)
@@ -496,6 +508,7 @@ async def test_a_notification_with_a_bad_signature_is_refused_and_changes_nothin
         signed(reference).replace(f"reference={reference}", "reference=sbx_other"),
     ]
     assert [await notify(client, body) for body in forged] == [403] * len(forged)
+    assert caplog.text.count("notification from sandbox refused") == len(forged)
 
     payment = await the_payment(demo, url)
     assert payment.state is PaymentState.CREATED and payment.checked_at is None
@@ -506,8 +519,9 @@ async def test_a_notification_with_a_bad_signature_is_refused_and_changes_nothin
     assert (await the_payment(demo, url)).state is PaymentState.PAID
 
 
-async def test_a_notification_for_an_unknown_reference_is_404(client, demo):
+async def test_a_notification_for_an_unknown_reference_is_404_and_logged(client, demo, caplog):
     assert await notify(client, signed("sbx_nobody_knows_it")) == 404
+    assert "unknown reference 'sbx_nobody_knows_it'" in caplog.text
     response = await client.post("/payments/notify/nowhere", data=signed("sbx_x"))
     assert response.status == 404
 
@@ -544,13 +558,20 @@ async def test_a_lost_notification_is_caught_by_reconciliation(client, demo):
     assert len(receipts(await chat.pushed())) == 1
 
 
-async def test_two_notifications_at_once_apply_the_payment_once(client, demo):
+async def test_two_notifications_the_return_and_reconciliation_at_once_apply_it_once(client, demo):
     chat, url = await booked_and_confirmed(client)
     reference = await paid_but_lost(client, demo, url)
 
-    statuses = await asyncio.gather(*(notify(client, signed(reference)) for _ in range(2)))
+    *statuses, back, changed = await asyncio.gather(
+        notify(client, signed(reference)),
+        notify(client, signed(reference)),
+        client.get(path_of(client, url) + "/done"),
+        reconcile_once(client.app),
+    )
 
     assert statuses == [200, 200]
+    assert "Paiement accepté" in await page_of(back)
+    assert changed in (0, 1)
     payment = await the_payment(demo, url)
     assert payment.state is PaymentState.PAID
     assert [kind for kind, _ in await payment_entries(demo, payment)] == [
@@ -558,6 +579,19 @@ async def test_two_notifications_at_once_apply_the_payment_once(client, demo):
         LedgerKind.DEBIT,
         LedgerKind.DEBIT,
     ]
+    assert await states_of(demo, payment) == [BookingState.CONFIRMED] * 2
+    assert len(receipts(await chat.pushed())) == 1
+
+
+async def test_the_payers_return_is_enough_when_the_notification_is_lost(client, demo):
+    chat, url = await booked_and_confirmed(client)
+    await paid_but_lost(client, demo, url)
+
+    returned = await page_of(await client.get(path_of(client, url) + "/done"))
+
+    payment = await the_payment(demo, url)
+    assert "Paiement accepté" in returned and payment.receipt_number in returned
+    assert payment.details["ticket"]["source"] == "return"
     assert len(receipts(await chat.pushed())) == 1
 
 
