@@ -27,15 +27,16 @@ class Rendered:
         return Reply(text=self.text, buttons=self.buttons, link=self.link, locale=locale)
 
     def html(self) -> str:
-        body = "<br>\n".join(html.escape(line) for line in self.text.split("\n"))
+        """The body as an HTML fragment: the mailer wraps it in a document in the
+        recipient's language (a paragraph cannot hold the link's paragraph)."""
+        lines = "<br>\n".join(html.escape(line) for line in self.text.split("\n"))
+        body = f"<p>{lines}</p>"
         if self.link is not None:
             body += (
-                f'<p><a href="{html.escape(self.link.url, quote=True)}" '
+                f'\n<p><a href="{html.escape(self.link.url, quote=True)}" '
                 f'style="font-weight:bold">{html.escape(self.link.label)}</a></p>'
             )
-        return (
-            f'<!doctype html><html><body style="font-family:sans-serif"><p>{body}</p></body></html>'
-        )
+        return f'<div style="font-family:sans-serif">\n{body}\n</div>'
 
     def plain(self) -> str:
         if self.link is None:

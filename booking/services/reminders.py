@@ -103,19 +103,27 @@ async def warn_expiring_baskets(db: AsyncSession, now: datetime) -> int:
     """10 minutes before a basket's first hold runs out (not in the quiet hours: the warning
     would come too late)."""
     rows = await db.execute(
-        select(Booking.basket_id, Booking.household_id, func.min(Booking.held_until), func.count())
+        select(
+            Booking.basket_id,
+            Booking.household_id,
+            Structure.timezone,
+            func.min(Booking.held_until),
+            func.count(),
+        )
+        .join(Household, Household.id == Booking.household_id)
+        .join(Structure, Structure.id == Household.structure_id)
         .where(
             Booking.state == BookingState.HELD,
             Booking.held_until > now,
             Booking.held_until <= now + BASKET_WARNING,
             Booking.basket_id.is_not(None),
         )
-        .group_by(Booking.basket_id, Booking.household_id)
+        .group_by(Booking.basket_id, Booking.household_id, Structure.timezone)
     )
     written = 0
-    for basket_id, household_id, held_until, count in rows.all():
-        if quiet_until(now, ZoneInfo("Europe/Paris")) is not None:
-            break
+    for basket_id, household_id, timezone, held_until, count in rows.all():
+        if quiet_until(now, ZoneInfo(timezone)) is not None:
+            continue  # the town's night, not Paris's (overseas towns)
         written += await notify(
             db,
             household_id=household_id,

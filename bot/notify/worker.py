@@ -186,6 +186,7 @@ class OutboxWorker:
                     text=rendered.plain(),
                     html=rendered.html(),
                     message_id_key=row.delivery_key,
+                    language=row.locale,
                 )
             )
             return

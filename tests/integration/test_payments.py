@@ -321,7 +321,7 @@ async def test_a_payment_after_the_hold_ran_out_credits_the_wallet_for_a_place_t
     ids=["a cent short", "too much", "another currency"],
 )
 async def test_a_paid_status_with_another_amount_or_currency_is_left_for_the_staff(
-    database, clock, answer
+    database, clock, answer, caplog
 ):
     town = await immediate_town(database, clock)
     payment, bookings = await ask_payment(town)
@@ -333,6 +333,7 @@ async def test_a_paid_status_with_another_amount_or_currency_is_left_for_the_sta
     assert stored.state is PaymentState.CREATED
     assert stored.receipt_number is None
     assert "anomaly" in stored.details
+    assert "not applied, left for the staff" in caplog.text
     assert await states(database, bookings) == [BookingState.PENDING_PAYMENT] * 2
     assert await ledger(database, town.family, WalletKind.EUROS) == []
     assert EventKind.PAID not in await kinds(database, bookings[0])
@@ -369,6 +370,22 @@ async def test_a_link_never_opened_expires_with_its_hold_and_frees_the_places(da
     assert outcome is not None and outcome.state is PaymentState.EXPIRED
     assert await states(database, bookings) == [BookingState.EXPIRED] * 2
     assert (await reload_payment(database, payment.id)).state is PaymentState.EXPIRED
+
+
+async def test_a_booking_dropped_before_paying_is_credited_when_the_payment_comes_anyway(
+    database, clock
+):
+    town = await immediate_town(database, clock)
+    payment, bookings = await ask_payment(town)
+    await cancel(town, bookings[1])  # an unpaid booking can always be dropped
+
+    outcome = await apply(database, payment.id, paid(payment), clock.now())
+
+    assert outcome is not None
+    assert [booking.id for booking in outcome.confirmed] == [bookings[0].id]
+    assert [booking.id for booking in outcome.lost] == [bookings[1].id]
+    assert await states(database, bookings) == [BookingState.CONFIRMED, BookingState.CANCELLED]
+    assert await b.balance_of(database, town.family.household.id, WalletKind.EUROS) == PRICE
 
 
 # Concurrency ----------------------------------------------------------------------------------

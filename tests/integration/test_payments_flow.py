@@ -20,12 +20,13 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer, unused_port
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from booking.clock import FrozenClock
 from booking.db import Database
 from booking.demo import load_demo
 from booking.models import (
+    PLACE_TAKING,
     Booking,
     BookingState,
     Guardian,
@@ -34,6 +35,7 @@ from booking.models import (
     PaymentPurpose,
     PaymentState,
     SandboxTransaction,
+    Session,
     Structure,
     WalletKind,
 )
@@ -42,7 +44,7 @@ from bot.payments.routes import reconcile_once
 from bot.payments.sandbox import ACCEPTED_CARD, REFUSED_CARD, sign
 from bot.scheduler import sweep_holds_once
 from bot.settings import Settings
-from bot.web.keys import OUTBOX
+from bot.web.keys import OUTBOX, SETTINGS
 from tests import builders
 from tests.conftest import PINNED_NOW, _run_in_thread
 
@@ -109,7 +111,8 @@ async def client(demo: Database, clock: FrozenClock) -> AsyncIterator[TestClient
 
 
 def public_url(client: TestClient) -> str:
-    return f"http://127.0.0.1:{client.port}"
+    """RIBAMBELLE_PUBLIC_URL: this test server."""
+    return client.app[SETTINGS].public_url
 
 
 def path_of(client: TestClient, url: str) -> str:
@@ -163,6 +166,10 @@ class Chat:
         return plain("\n".join(message["text"] for message in self.last))
 
     @property
+    def buttons(self) -> list[str]:
+        return [plain(b["label"]) for m in self.last for row in m["buttons"] for b in row]
+
+    @property
     def link(self) -> dict[str, str]:
         links = [message["link"] for message in self.last if message["link"]]
         assert len(links) == 1, self.text
@@ -179,10 +186,10 @@ class Chat:
         return [plain(message["text"]) for message in (await response.json())["messages"]]
 
 
-async def booked_and_confirmed(client: TestClient, login: str = "dupont") -> tuple[Chat, str]:
-    """Léa is booked on two Wednesdays and the recap confirmed; returns the link's URL."""
+async def booked_and_confirmed(client: TestClient) -> tuple[Chat, str]:
+    """DUPONT books Léa on two Wednesdays and confirms the recap; returns the link's URL."""
     chat = Chat(client)
-    await chat.log_in(login)
+    await chat.log_in("dupont")
     await chat.say("inscris Léa aux mercredis loisirs les 10 et 17 mars")
     assert "2 séances ajoutées au panier" in chat.text, chat.text
     await chat.say("récapitulatif")
@@ -473,7 +480,57 @@ async def test_a_payment_made_after_the_hold_ran_out_keeps_the_places_still_free
     assert f"✓ Léa — {MERCREDIS} — mercredi 17 mars — 10,00 € : confirmé" in receipt
 
 
-# Notifications: replayed, forged, unknown, lost, concurrent ----------------------------------------
+async def test_a_payment_made_too_late_for_a_place_taken_since_is_credited_and_said(
+    client, demo, clock
+):
+    chat, url = await booked_and_confirmed(client)
+    sandbox_page = await open_payment(client, url)
+    clock.advance(minutes=61)
+    await sweep_holds_once(demo, clock)
+    payment = await the_payment(demo, url)
+    async with demo.writing() as db:  # meanwhile the 10 March fills up
+        tenth = await db.scalar(
+            select(Booking.session_id).where(Booking.id == payment.details["booking_ids"][0])
+        )
+        taken = await db.scalar(
+            select(func.count(Booking.id)).where(
+                Booking.session_id == tenth, Booking.state.in_(PLACE_TAKING)
+            )
+        )
+        await db.execute(update(Session).where(Session.id == tenth).values(capacity=taken))
+    household = await household_of(demo, "dupont")
+
+    await decide(client, sandbox_page, "pay", ACCEPTED_CARD)
+
+    assert await states_of(demo, payment) == [BookingState.EXPIRED, BookingState.CONFIRMED]
+    assert await builders.balance_of(demo, household, WalletKind.EUROS) == 2500 + 1000
+    (receipt,) = receipts(await chat.pushed())
+    assert f"✕ Léa — {MERCREDIS} — mercredi 10 mars — 10,00 € : plus de place" in receipt
+    assert f"✓ Léa — {MERCREDIS} — mercredi 17 mars — 10,00 € : confirmé" in receipt
+    assert (
+        "Le paiement est arrivé trop tard pour ces places : 10,00 € ont été crédités "
+        "sur votre porte-monnaie." in receipt
+    )
+
+
+async def test_a_provider_saying_paid_for_another_amount_is_not_applied(client, demo, caplog):
+    chat, url = await booked_and_confirmed(client)
+    sandbox_page = await open_payment(client, url)
+    async with demo.writing() as db:
+        await db.execute(update(SandboxTransaction).values(amount_cents=1))
+
+    await decide(client, sandbox_page, "pay", ACCEPTED_CARD)
+
+    payment = await the_payment(demo, url)
+    assert payment.state is PaymentState.CREATED
+    assert payment.details["anomaly"] == "paid 1 EUR"
+    assert "expected 2000 EUR: not applied" in caplog.text
+    assert await states_of(demo, payment) == [BookingState.PENDING_PAYMENT] * 2
+    assert await payment_entries(demo, payment) == []
+    assert receipts(await chat.pushed()) == []
+
+
+# Notifications: replayed, forged, unknown, lost, concurrent -------------------------------------
 
 
 async def test_a_replayed_notification_is_applied_once(client, demo):
@@ -599,22 +656,31 @@ async def test_the_payers_return_is_enough_when_the_notification_is_lost(client,
 
 
 @pytest.mark.parametrize(
-    ("typed", "amount", "wallet", "before", "after", "told"),
+    ("typed", "amount", "item", "wallet", "before", "after", "told"),
     [
         (
             "recharger mon porte-monnaie de 30 €",
             "30,00 €",
+            "Rechargement du porte-monnaie",
             WalletKind.EUROS,
             2500,
             5500,
             "Porte-monnaie crédité de 30,00 €",
         ),
-        ("acheter 10 coupons", "25,00 €", WalletKind.COUPONS, 10, 20, "10 coupons ajoutés"),
+        (
+            "acheter 10 coupons",  # at the town's 2,50 € a coupon
+            "25,00 €",
+            "10 coupons",
+            WalletKind.COUPONS,
+            10,
+            20,
+            "10 coupons ajoutés",
+        ),
     ],
     ids=["euros", "coupons"],
 )
 async def test_a_top_up_typed_in_the_chat_is_paid_by_link(
-    client, demo, typed, amount, wallet, before, after, told
+    client, demo, typed, amount, item, wallet, before, after, told
 ):
     chat = Chat(client)
     await chat.log_in("dupont")
@@ -626,6 +692,8 @@ async def test_a_top_up_typed_in_the_chat_is_paid_by_link(
     link = chat.link
     assert plain(link["label"]) == f"Payer {amount}"
     assert "Le lien est valable jusqu'à 10:00" in chat.text
+    landing = await page_of(await client.get(path_of(client, link["url"])))
+    assert f"<li>{item}</li>" in landing and f"Total : {amount}" in landing
     assert "Paiement accepté" in await pay(client, link["url"])
     assert await builders.balance_of(demo, household, wallet) == after
     (receipt,) = receipts(await chat.pushed())
@@ -641,6 +709,8 @@ async def test_a_household_in_debt_sees_what_it_owes_pays_it_and_books_again(cli
     household = await household_of(demo, "bernard")
     await chat.say("inscris Hugo aux mercredis loisirs le 10 mars")
     assert "ajouté au panier" not in chat.text
+    assert "85,40 € restent à régler à la mairie" in chat.text
+    assert "Régler 85,40 €" in chat.buttons
 
     await chat.say("mon solde")
     assert "À régler à la mairie : 85,40 €" in chat.text
@@ -660,7 +730,7 @@ async def test_a_household_in_debt_sees_what_it_owes_pays_it_and_books_again(cli
     assert "mercredi 10 mars ajouté au panier" in chat.text
 
 
-# Cancelling what was paid --------------------------------------------------------------------------
+# Cancelling what was paid -----------------------------------------------------------------------
 
 
 @dataclass
