@@ -86,9 +86,7 @@ async def send_reminders(db: AsyncSession, now: datetime) -> int:
                     "items": [
                         {
                             **booking_item(booking),
-                            "cancellable": cancellation_refusal(
-                                booking, booking.session, now, tz
-                            )
+                            "cancellable": cancellation_refusal(booking, booking.session, now, tz)
                             is None,
                         }
                         for booking in items
