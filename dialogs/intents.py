@@ -31,6 +31,10 @@ INTENT_WORDS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("buy_coupons", ("acheter", "buy", "purchase")),
     ("top_up", ("recharger", "recharge", "crediter", "top up", "top-up", "add money")),
+    (
+        "notifications",
+        ("notification", "notifications", "preferences", "mes alertes", "alerts", "settings"),
+    ),
     ("bookings", ("mes reservations", "reservations", "my bookings", "bookings", "planning")),
     (
         "balance",

@@ -132,3 +132,32 @@ def booking_item(booking: Booking, *, session: Session | None = None) -> dict[st
         "amount_cents": booking.price_cents,
         "coupons": booking.coupons,
     }
+
+
+async def notification_settings(db: AsyncSession, household_id: int) -> Household:
+    household = await db.get(Household, household_id)
+    if household is None:
+        raise LookupError(household_id)
+    return household
+
+
+async def set_notification_channel(
+    db: AsyncSession, household_id: int, channel: str, wanted: bool
+) -> list[str]:
+    """Turn one channel on or off for the household; returns the channels now chosen.
+
+    Payment results and waitlist offers still reach a conversation the parent is in: the
+    choice is about being told, not about being able to pay.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(channel)
+    household = await notification_settings(db, household_id)
+    chosen = [c for c in CHANNELS if c in (household.notify_channels or CHANNELS)]
+    chosen = [c for c in CHANNELS if (c == channel and wanted) or (c != channel and c in chosen)]
+    household.notify_channels = chosen
+    return chosen
+
+
+async def set_email_language(db: AsyncSession, household_id: int, locale: str) -> None:
+    household = await notification_settings(db, household_id)
+    household.language = locale if locale in ("fr", "en") else "fr"

@@ -8,4 +8,5 @@ from dialogs.flows import (  # noqa: F401
     info,
     pay,
     recap,
+    settings,
 )

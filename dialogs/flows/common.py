@@ -38,6 +38,7 @@ def menu_rows(turn: Turn) -> list[list[Button]]:
         ],
         [turn.button(t._("Solde et historique"), "balance"), turn.button(t._("Panier"), "recap")],
         [turn.button(t._("Aide"), "help"), _language_button(turn)],
+        [turn.button(t._("Notifications"), "notifications")],
         [turn.button(t._("Se déconnecter"), "logout")],
     ] + (
         [[turn.button(t._("Continuer dans Telegram"), "link_telegram")]]

@@ -43,6 +43,7 @@ async def intent_text(turn: Turn, intent: str | None, text: str) -> bool:
             "top_up",
             "buy_coupons",
             "pay_debt",
+            "notifications",
         ):
             turn.say(turn.t._("Connectez-vous d'abord pour cela."))
             await turn.show("login_user")
@@ -52,6 +53,8 @@ async def intent_text(turn: Turn, intent: str | None, text: str) -> bool:
         await turn.show("bookings")
     elif intent == "balance":
         await turn.show("balance")
+    elif intent == "notifications":
+        await turn.show("notifications")
     elif intent in ("top_up", "buy_coupons", "pay_debt"):
         from dialogs.flows.pay import payment_request_text
 

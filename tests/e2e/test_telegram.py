@@ -26,11 +26,12 @@ from booking.db import Database
 from booking.models import Booking, BookingState, Category, Conversation, PaymentMode
 from booking.passwords import hash_password
 from booking.services.conversations import open_conversation
+from booking.services.reminders import run_notice_jobs
 from bot.app import build_app
 from bot.settings import Settings
 from bot.telegram.channel import SECRET_HEADER, TelegramStartupError
 from bot.telegram.setup import TELEGRAM
-from bot.web.keys import DELIVERIES, ENGINE
+from bot.web.keys import DELIVERIES, ENGINE, OUTBOX
 from dialogs.engine import Incoming
 from dialogs.i18n import Translator
 from dialogs.replies import Reply
@@ -545,3 +546,43 @@ async def test_a_push_to_300_chats_survives_429s_delivers_each_message_once_and_
         fake.blocked.discard(chat_id)
         await Telegram(fake, app).say(chat_id, "menu")
         assert (await conversation(database, chat_id)).blocked_at is None
+
+
+# Notifications through the outbox -------------------------------------------------------------
+
+
+async def test_the_evening_reminder_reaches_telegram_and_its_cancel_button_works(
+    telegram: Telegram,
+    fake: FakeTelegram,
+    app: web.Application,
+    database: Database,
+    town: Town,
+    clock: FrozenClock,
+) -> None:
+    await telegram.log_in(MARIE, town)
+    await telegram.say(MARIE, "inscris Léa à la cantine le 4 mars")
+    await telegram.say(MARIE, "récapitulatif")
+    await telegram.say(MARIE, "confirmer")
+    [booking] = await bookings_of_child(database, town)
+    assert booking.state is BookingState.CONFIRMED
+    clock.set(datetime(2027, 3, 3, 18, 0, tzinfo=PARIS))  # the evening before, 18:00
+
+    async with database.writing() as db:
+        assert await run_notice_jobs(db, clock.now()) >= 1
+    since = len(fake.calls)
+    while await app[OUTBOX].run_once():
+        pass
+
+    [reminder] = [
+        c.result for c in fake.calls_about(MARIE, since) if c.method == "sendMessage" and c.ok
+    ]
+    assert "Rappel pour demain, jeudi 4 mars" in reminder["text"]
+    label = "Annuler : Léa, Cantine"
+    assert fake.buttons(reminder)[label] == f"x.cancel.{booking.id}"
+    calls = await telegram.tap(MARIE, label, reminder)
+    shown = [
+        c.params.get("text", "") for c in calls if c.method in ("sendMessage", "editMessageText")
+    ]
+    assert any("Annulations" in text and "jeudi 4 mars" in text for text in shown)
+    done = await telegram.say(MARIE, "confirmer")
+    assert "jeudi 4 mars : annulé" in texts(done)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from aiohttp import DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from booking.clock import PARIS, FrozenClock
 from booking.db import Database
 from booking.models import Booking, BookingState, Category, Payment, PaymentMode, Session
 from booking.services.basket import add_to_basket, confirm_basket, join_waitlist
 from booking.services.cancellation import cancel_booking, cancel_session
+from booking.services.payments import start_basket_payment
 from booking.services.reminders import run_notice_jobs
 from bot.app import build_app
 from bot.settings import Settings
@@ -250,3 +252,60 @@ async def test_the_reminders_cancel_button_opens_the_cancellation_in_the_chat(
     assert (await builders.reload(sqlite_database, Booking, booking.id)).state is (
         BookingState.CANCELLED
     )
+
+
+async def test_a_parent_chooses_the_channels_and_the_language_of_e_mails(
+    client: TestClient, town: Town, sqlite_database: Database, clock: FrozenClock
+) -> None:
+    async with sqlite_database.writing() as db:
+        household = await db.get(type(town.dupont.household), town.dupont.household.id)
+        household.emails = "jp@example.org; lea.parent@example.org"
+    chat = await logged_in(client, town.dupont)
+    await chat.say("mes notifications")
+    assert "✓ E-mail (jp@example.org, lea.parent@example.org)" in chat.text
+    assert "Langue des e-mails : français" in chat.text
+
+    await chat.press("Arrêter : E-mail")
+    assert "✕ E-mail" in chat.text
+    await chat.press("E-mails en anglais")
+    assert "Langue des e-mails : English" in chat.text
+
+    async with sqlite_database.reading() as db:
+        household = await db.get(type(town.dupont.household), town.dupont.household.id)
+    assert (household.notify_channels, household.language) == (["web", "telegram"], "en")
+    other = await logged_in(client, town.dupont)
+    await book(sqlite_database, town.dupont, town.canteen[8], clock.now())
+    assert await deliver(client) == 2  # both web conversations; no e-mail any more
+    assert len(await inbox(client, other)) == 1
+
+
+async def test_an_unpaid_link_is_recalled_once_with_the_link_again(
+    client: TestClient, town: Town, sqlite_database: Database, clock: FrozenClock
+) -> None:
+    chat = await logged_in(client, town.dupont)
+    await book(sqlite_database, town.dupont, town.pony, clock.now())  # pending payment
+    async with sqlite_database.writing() as db:
+        booking = await db.scalar(select(Booking).where(Booking.session_id == town.pony.id))
+        loaded = await db.scalar(
+            select(Booking)
+            .where(Booking.id == booking.id)
+            .options(
+                joinedload(Booking.session).joinedload(Session.activity),
+                joinedload(Booking.participant),
+            )
+        )
+        payment = await start_basket_payment(
+            db, actor=town.dupont.actor, bookings=[loaded], now=clock.now()
+        )
+    await deliver(client)
+
+    for minutes in (10, 16, 30):
+        clock.set(payment.created_at + timedelta(minutes=minutes))
+        async with sqlite_database.writing() as db:
+            await run_notice_jobs(db, clock.now())
+        await deliver(client)
+
+    recalls = [m for m in await inbox(client, chat) if "vous attend" in m["text"]]
+    assert len(recalls) == 1
+    assert recalls[0]["link"]["url"] == f"{PUBLIC}/pay/{payment.token}"
+    assert recalls[0]["link"]["label"] == "Payer 12,00\xa0€"

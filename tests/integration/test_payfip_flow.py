@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,6 +16,7 @@ from booking.models import Payment, PaymentState, WalletKind
 from booking.services.payments import order_id, start_top_up
 from bot.app import build_app
 from bot.payments.eopayment_provider import EopaymentProvider
+from bot.payments.routes import reconcile_once
 from bot.settings import Settings
 from bot.web.keys import PROVIDERS
 from tests import builders
@@ -163,3 +165,39 @@ async def test_silent_payfip_leaves_the_payer_a_page_to_try_again(
 
     assert response.status == 503
     assert (await payment(sqlite_database, household.payment_id)).provider_reference is None
+
+
+async def test_a_lost_notification_is_recovered_by_reconciliation(
+    client, household, payfip, sqlite_database, clock
+):
+    await open_link(client, household.token)
+    payfip.set_result(payfip.last.idop, "P")  # paid at PayFiP; its notification never comes
+
+    clock.advance(timedelta(minutes=2))
+    changed = await reconcile_once(client.app)
+
+    assert changed == 1
+    paid = await payment(sqlite_database, household.payment_id)
+    assert (paid.state, paid.receipt_number) == (PaymentState.PAID, f"R2027-{paid.id:06d}")
+    assert await builders.balance_of(sqlite_database, household.id, WalletKind.EUROS) == 2000
+    clock.advance(timedelta(minutes=2))
+    assert await reconcile_once(client.app) == 0  # a paid payment is not asked again
+
+
+async def test_payfip_not_answering_leaves_the_payment_open_for_the_next_round(
+    client, household, payfip, sqlite_database, clock
+):
+    await open_link(client, household.token)
+    idop = payfip.last.idop
+    payfip.set_result(idop, "P")
+    payfip.hang()
+
+    clock.advance(timedelta(minutes=2))
+    assert await reconcile_once(client.app) == 0
+    waiting = await payment(sqlite_database, household.payment_id)
+    assert (waiting.state, waiting.checked_at) == (PaymentState.CREATED, clock.now())
+
+    payfip.slow(0)
+    clock.advance(timedelta(minutes=2))
+    assert await reconcile_once(client.app) == 1
+    assert (await payment(sqlite_database, household.payment_id)).state is PaymentState.PAID
