@@ -422,6 +422,8 @@ async def _apply_failed(
         outcome.released.append(booking)
         await give_freed_places(db, session, now, actor)
     log.info("payment %s %s (%s)", payment.id, state.value, source)
+    if state is PaymentState.EXPIRED and payment.purpose is not PaymentPurpose.BASKET:
+        return outcome  # a top-up or debt link left unused: nothing was lost, nothing to tell
     return await _tell(db, outcome, now)
 
 
