@@ -13,7 +13,7 @@ from booking.clock import Clock, clock_from_env
 from booking.db import Database
 from bot.delivery import Deliveries
 from bot.notify.email import Mailer, SmtpSettings
-from bot.notify.worker import OutboxWorker
+from bot.notify.worker import OutboxWorker, outbox_counts
 from bot.payments.base import Providers
 from bot.payments.eopayment_provider import EopaymentProvider
 from bot.payments.routes import setup_payment_routes
@@ -51,7 +51,13 @@ async def healthz(request: web.Request) -> web.Response:
 
     async with request.app[DATABASE].reading() as db:
         await db.execute(text("SELECT 1"))
-    return web.json_response({"status": "ok", "now": request.app[CLOCK].now().isoformat()})
+    return web.json_response(
+        {
+            "status": "ok",
+            "now": request.app[CLOCK].now().isoformat(),
+            "outbox": await outbox_counts(request.app[DATABASE]),
+        }
+    )
 
 
 async def index(_request: web.Request) -> web.FileResponse:

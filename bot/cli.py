@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("demo", help="load the demo town into an empty database")
     commands.add_parser("worker", help="background jobs and notifications, without the web chat")
+    outbox = commands.add_parser("outbox", help="notifications per state; dead ones again")
+    outbox.add_argument(
+        "--retry-dead", action="store_true", help="put dead notifications back in line"
+    )
 
     catalogue = commands.add_parser("catalogue", help="the town's catalogue")
     catalogue_commands = catalogue.add_subparsers(dest="catalogue_command", required=True)
@@ -137,6 +141,20 @@ def _worker(settings: Settings) -> None:
         pass
 
 
+def _outbox(settings: Settings, retry: bool) -> None:
+    from booking.clock import clock_from_env
+    from bot.notify.worker import outbox_counts, retry_dead
+
+    async def work(database: Database) -> None:
+        if retry:
+            count = await retry_dead(database, clock_from_env(settings.now))
+            print(f"{count} dead notification(s) put back in line")
+        for state, count in sorted((await outbox_counts(database)).items()):
+            print(f"{state:8} {count}")
+
+    asyncio.run(_with_database(settings, work))
+
+
 def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -159,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         _load_demo(settings)
     elif args.command == "worker":
         _worker(settings)
+    elif args.command == "outbox":
+        _outbox(settings, args.retry_dead)
     elif args.command == "catalogue":
         return _import_catalogue(settings, args.file)
     elif args.command == "export":

@@ -246,6 +246,17 @@ class OutboxWorker:
             log.error("notification %s dead-lettered after %d attempts", row.id, attempts)
 
 
+async def retry_dead(database: Database, clock: Clock) -> int:
+    """Put dead notifications back in line (after the operator fixed the cause)."""
+    async with database.writing() as db:
+        result = await db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.state == OutboxState.DEAD)
+            .values(state=OutboxState.PENDING, attempts=0, next_attempt_at=clock.now())
+        )
+    return result.rowcount
+
+
 async def outbox_counts(database: Database) -> dict[str, int]:
     """Rows per state, for the operator."""
     from sqlalchemy import func

@@ -870,7 +870,11 @@ async def parent_at_calendar(make_client: MakeClient, town: Town) -> Chat:
 async def test_healthz_answers_ok(client: TestClient, clock: FrozenClock) -> None:
     response = await client.get("/healthz")
     assert response.status == 200
-    assert (await response.json()) == {"status": "ok", "now": clock.now().isoformat()}
+    assert (await response.json()) == {
+        "status": "ok",
+        "now": clock.now().isoformat(),
+        "outbox": {},  # notifications per state, for the operator's monitoring
+    }
 
 
 async def test_an_unknown_route_is_a_json_404(client: TestClient) -> None:

@@ -48,7 +48,7 @@ from booking.services.reminders import (
 )
 from bot.delivery import Deliveries, Delivery, Recipient
 from bot.notify.email import Mailer, SmtpSettings
-from bot.notify.worker import LEASE, MAX_ATTEMPTS, OutboxWorker
+from bot.notify.worker import LEASE, MAX_ATTEMPTS, OutboxWorker, outbox_counts, retry_dead
 from bot.web.delivery import WebDelivery
 from bot.web.push import WebPushHub
 from dialogs.i18n import Translator
@@ -654,6 +654,13 @@ async def test_an_smtp_550_is_dead_lettered_at_once(
     clock.advance(hours=1)
     assert await courier.run_once() == 0
     assert smtp.messages == []
+    assert await outbox_counts(database) == {"dead": 1}
+
+    # The operator fixed the address: `ribambelle outbox --retry-dead` puts it back in line.
+    assert await retry_dead(database, clock) == 1
+    assert await courier.run_once() == 1
+    assert (await the_row(database)).state is OutboxState.SENT
+    assert len(smtp.messages) == 1
 
 
 # 5. A worker killed mid-delivery ----------------------------------------------------------
