@@ -296,9 +296,16 @@ async def payment_by_reference(db: AsyncSession, provider: str, reference: str) 
     )
 
 
-async def attach_reference(db: AsyncSession, payment_id: int, reference: str) -> None:
+async def attach_reference(
+    db: AsyncSession, payment_id: int, reference: str, redirect_url: str | None = None
+) -> Payment:
+    """Record the provider's id of a payment just opened there, unless another tap opened it
+    first; returns the payment as it now is (its `details["redirect_url"]` is where to go)."""
     payment = await _lock_payment(db, payment_id)
-    payment.provider_reference = reference
+    if payment.provider_reference is None:
+        payment.provider_reference = reference
+        payment.details = {**payment.details, "redirect_url": redirect_url}
+    return payment
 
 
 async def _lock_payment(db: AsyncSession, payment_id: int) -> Payment:

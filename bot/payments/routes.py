@@ -32,6 +32,7 @@ from booking.providers import (
 )
 from booking.services.payments import (
     apply_status,
+    attach_reference,
     expire_unopened,
     order_id,
     payment_by_reference,
@@ -244,22 +245,13 @@ async def pay_start(request: web.Request) -> web.Response:
                 status=503,
             )
         async with app[DATABASE].writing() as db:
-            attached = await db.execute(
-                update(Payment)
-                .where(Payment.id == payment.id, Payment.provider_reference.is_(None))
-                .values(
-                    provider_reference=created.reference,
-                    details={**payment.details, "redirect_url": created.url},
-                )
-            )
-            if attached.rowcount != 1:  # a second tap won the race: use its payment
-                fresh = await db.get(Payment, payment.id, populate_existing=True)
-                log.info(
-                    "payment %s opened twice; provider ref %s unused", payment.id, created.reference
-                )
-                redirect = fresh.details.get("redirect_url")
-            else:
-                redirect = created.url
+            opened = await attach_reference(db, payment.id, created.reference, created.url)
+            if opened.provider_reference != created.reference:  # a second tap won the race
+                log.info("payment %s opened twice; ref %s unused", payment.id, created.reference)
+            redirect = opened.details.get("redirect_url")
+    if not redirect:
+        log.error("payment %s has no provider page to send the payer to", payment.id)
+        return _page(t, t._("Paiement indisponible"), "", status=503)
     raise web.HTTPSeeOther(redirect)
 
 
