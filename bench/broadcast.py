@@ -460,7 +460,7 @@ async def worker_process(args: argparse.Namespace) -> None:
         "sent": sent,
     }
     await database.dispose()
-    Path(args.out).write_text(json.dumps(figures), encoding="utf-8")
+    await asyncio.to_thread(Path(args.out).write_text, json.dumps(figures), encoding="utf-8")
 
 
 # Delivering with several processes ------------------------------------------------------
@@ -548,9 +548,7 @@ async def check(url: str, delivery: dict[str, Any]) -> dict[str, Any]:
                 )
             ).all()
             inbox = Counter((await db.scalars(select(PushedMessage.delivery_key))).all())
-            crowded = await db.scalar(
-                select(func.count()).where(Conversation.last_message_id > 1)
-            )
+            crowded = await db.scalar(select(func.count()).where(Conversation.last_message_id > 1))
             households = await db.scalar(select(func.count(Household.id)))
     finally:
         await database.dispose()
@@ -603,9 +601,9 @@ async def scratch_database(backend: str, args: argparse.Namespace) -> AsyncItera
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{SCRATCH_DATABASE}"')
-        yield server.set(drivername="postgresql+asyncpg", database=SCRATCH_DATABASE).render_as_string(
-            False
-        )
+        yield server.set(
+            drivername="postgresql+asyncpg", database=SCRATCH_DATABASE
+        ).render_as_string(False)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
         await admin.close()
@@ -686,7 +684,9 @@ def figures(run: dict[str, Any]) -> dict[str, Any]:
         "rate": delivered / d["last"] if d["last"] else 0.0,
         "rows": rows,
         "channel_rate": {c: rows[c] / last[c] if last[c] else 0.0 for c in CHANNELS},
-        "row_ms": {c: spent.get(f"row {c}", 0.0) / rows[c] * 1000 if rows[c] else 0 for c in CHANNELS},
+        "row_ms": {
+            c: spent.get(f"row {c}", 0.0) / rows[c] * 1000 if rows[c] else 0 for c in CHANNELS
+        },
         "send_ms": {c: spent.get(c, 0.0) / rows[c] * 1000 if rows[c] else 0 for c in CHANNELS},
         "spent": spent,
         "busy": busy,
@@ -755,8 +755,7 @@ def markdown(runs: list[dict[str, Any]], command: str, when: str) -> str:
         f"{len(SCHOOLS)} schools), a logged-in web chat and an e-mail address. At 18:00 the "
         "evening before, `send_reminders` runs once in one write transaction, as the "
         f"scheduler does; then {len(runs[0]['delivery']['workers'])} `OutboxWorker`s, each "
-        "in its own process (batches of "
-        f"{runs[0]['delivery']['workers'][0]['claimed'] and _batch(runs[0])}), deliver every "
+        f"in its own process (claiming batches of {runs[0]['batch']} rows), deliver every "
         "row at once: the real web inbox (`WebDelivery`, no socket open) and the real "
         "`Mailer` to an aiosmtpd server on 127.0.0.1 (the test suite's, in the benchmark's "
         "process).",
@@ -770,7 +769,10 @@ def markdown(runs: list[dict[str, Any]], command: str, when: str) -> str:
 
     row(
         "outbox rows written by `send_reminders`",
-        [f"{f['written']} in {run['writing']['seconds']:.2f} s" for f, run in zip(fs, runs)],
+        [
+            f"{f['written']} in {run['writing']['seconds']:.2f} s"
+            for f, run in zip(fs, runs, strict=True)
+        ],
     )
     row("**rows written per second**", [f"**{f['write_rate']:.0f}**" for f in fs])
     row(
@@ -778,14 +780,12 @@ def markdown(runs: list[dict[str, Any]], command: str, when: str) -> str:
         [
             f"{run['writing']['statements']} ({run['writing']['statements'] / max(1, households):.1f}"
             f" a household); {f['write_sql_share']:.0%}"
-            for f, run in zip(fs, runs)
+            for f, run in zip(fs, runs, strict=True)
         ],
     )
     row(
         f"the scheduler's next sweep ({SWEEP_SECONDS} s later), nothing new",
-        [
-            f"{run['again']['written']} rows, {run['again']['seconds']:.2f} s" for run in runs
-        ],
+        [f"{run['again']['written']} rows, {run['again']['seconds']:.2f} s" for run in runs],
     )
     row(
         "**deliveries per second** (all channels)",
@@ -816,7 +816,7 @@ def markdown(runs: list[dict[str, Any]], command: str, when: str) -> str:
         "waiting for SQLite's write lock (BEGIN IMMEDIATE, both workers)",
         [
             f"{f['begin_wait']:.1f} s" if run["backend"] == "sqlite" else "–"
-            for f, run in zip(fs, runs)
+            for f, run in zip(fs, runs, strict=True)
         ],
     )
     row(
@@ -824,10 +824,13 @@ def markdown(runs: list[dict[str, Any]], command: str, when: str) -> str:
         [
             f"{f['worker_cpu']:.1f} s, {run['delivery']['smtp_cpu']:.1f} s; "
             f"{run['delivery']['machine_busy']:.0%}"
-            for f, run in zip(fs, runs)
+            for f, run in zip(fs, runs, strict=True)
         ],
     )
-    row("rows SENT / not sent", [f"{r['check']['states'].get('sent', 0)} / {r['check']['not_sent']}" for r in runs])
+    row(
+        "rows SENT / not sent",
+        [f"{r['check']['states'].get('sent', 0)} / {r['check']['not_sent']}" for r in runs],
+    )
     row(
         "inbox messages / mails received",
         [f"{r['check']['inbox_messages']} / {r['check']['mails_received']}" for r in runs],
@@ -837,7 +840,7 @@ def markdown(runs: list[dict[str, Any]], command: str, when: str) -> str:
         [
             f"**{f['duplicates']}** ({r['check']['sent_twice_by_workers']}, "
             f"{r['check']['inbox_duplicates']}, {r['check']['mail_duplicates']})"
-            for f, r in zip(fs, runs)
+            for f, r in zip(fs, runs, strict=True)
         ],
     )
     row(
@@ -845,7 +848,7 @@ def markdown(runs: list[dict[str, Any]], command: str, when: str) -> str:
         [
             f"**{f['lost']}** ({r['check']['not_sent']}, {r['check']['inbox_missing']}, "
             f"{r['check']['mail_missing']})"
-            for f, r in zip(fs, runs)
+            for f, r in zip(fs, runs, strict=True)
         ],
     )
     lines += [
@@ -864,14 +867,10 @@ def markdown(runs: list[dict[str, Any]], command: str, when: str) -> str:
     return "\n".join(lines)
 
 
-def _batch(run: dict[str, Any]) -> int:
-    return run.get("batch", 50)
-
-
 def interpretation(runs: list[dict[str, Any]], fs: list[dict[str, Any]]) -> str:
     """What the figures say, in sentences built from them."""
     sentences = []
-    for run, f in zip(runs, fs):
+    for run, f in zip(runs, fs, strict=True):
         name = run["database"].split(" (")[0]
         top = sorted(f["shares"].items(), key=lambda item: -item[1])[:2]
         cores = int(report.machine()["cores"])

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -21,6 +21,8 @@ from booking.models import (
     EventKind,
     Household,
     NoticeKind,
+    OutboxMessage,
+    OutboxState,
     Payment,
     PaymentPurpose,
     PaymentState,
@@ -33,6 +35,7 @@ from booking.services.outbox import booking_item, notify, quiet_until
 BASKET_WARNING = timedelta(minutes=10)
 PAYMENT_REMINDER_AFTER = timedelta(minutes=15)
 REPORT_HOUR = 20
+KEEP_DELIVERED = timedelta(days=60)
 #: What the daily report tells, per activity and child.
 REPORTED = (
     EventKind.CONFIRMED,
@@ -54,6 +57,7 @@ async def send_reminders(db: AsyncSession, now: datetime) -> int:
         if local.hour < structure.reminder_hour:
             continue
         tomorrow = local.date() + timedelta(days=1)
+        told = _told_today(NoticeKind.REMINDER, local)
         bookings = (
             await db.scalars(
                 select(Booking)
@@ -64,6 +68,7 @@ async def send_reminders(db: AsyncSession, now: datetime) -> int:
                     Booking.state == BookingState.CONFIRMED,
                     Session.day == tomorrow,
                     Session.cancelled_at.is_(None),
+                    Booking.household_id.not_in(told),
                 )
                 .options(
                     joinedload(Booking.session).joinedload(Session.activity),
@@ -183,6 +188,7 @@ async def send_daily_reports(db: AsyncSession, now: datetime) -> int:
                 BookingEvent.at >= start,
                 BookingEvent.at <= now,
                 BookingEvent.kind.in_(REPORTED),
+                Booking.household_id.not_in(_told_today(NoticeKind.DAILY_REPORT, local)),
             )
             .options(
                 joinedload(Booking.session).joinedload(Session.activity),
@@ -213,10 +219,33 @@ async def send_daily_reports(db: AsyncSession, now: datetime) -> int:
     return written
 
 
+def _told_today(kind: NoticeKind, local: datetime) -> Select:
+    """Households already written this kind of daily notice today: the job runs every few
+    seconds all evening, and should not rebuild what the outbox already holds."""
+    midnight = datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
+    return select(OutboxMessage.household_id).where(
+        OutboxMessage.kind == kind, OutboxMessage.created_at >= midnight
+    )
+
+
+async def purge_outbox(db: AsyncSession, now: datetime) -> int:
+    """Forget notifications delivered (or skipped) more than KEEP_DELIVERED ago; dead ones
+    stay for the operator."""
+    result = await db.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.state.in_((OutboxState.SENT, OutboxState.SKIPPED)),
+            OutboxMessage.created_at < now - KEEP_DELIVERED,
+        )
+    )
+    return result.rowcount
+
+
 async def run_notice_jobs(db: AsyncSession, now: datetime) -> int:
-    return (
+    written = (
         await send_reminders(db, now)
         + await warn_expiring_baskets(db, now)
         + await remind_unpaid(db, now)
         + await send_daily_reports(db, now)
     )
+    await purge_outbox(db, now)
+    return written

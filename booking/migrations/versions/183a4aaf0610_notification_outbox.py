@@ -78,6 +78,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_due", ["state", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_outbox_kind_created", ["kind", "created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_outbox_household_id"), ["household_id"], unique=False)
 
     with op.batch_alter_table("households", schema=None) as batch_op:
@@ -110,6 +111,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_household_id"))
+        batch_op.drop_index("ix_outbox_kind_created")
         batch_op.drop_index("ix_outbox_due")
 
     op.drop_table("outbox")
