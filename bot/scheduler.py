@@ -11,7 +11,7 @@ from aiohttp import web
 from booking.clock import Clock
 from booking.db import Database
 from booking.services.holds import sweep_expired_holds
-from booking.services.reminders import run_notice_jobs
+from booking.services.reminders import plan_notices, purge_outbox, write_notices
 from bot.web.keys import CLOCK, DATABASE, OUTBOX, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -22,10 +22,24 @@ async def sweep_holds_once(database: Database, clock: Clock) -> int:
         return await sweep_expired_holds(db, clock.now())
 
 
+#: Notifications written per write transaction: an evening's reminders for a whole town
+#: must not hold SQLite's write lock for seconds while parents book.
+NOTICE_CHUNK = 50
+
+
 async def notice_jobs_once(database: Database, clock: Clock) -> int:
-    """Reminders, basket and payment warnings, daily reports: written to the outbox."""
+    """Reminders, basket and payment warnings, daily reports: planned in a read, written to
+    the outbox in small transactions."""
+    now = clock.now()
+    async with database.reading() as db:
+        notices = await plan_notices(db, now)
+    written = 0
+    for start in range(0, len(notices), NOTICE_CHUNK):
+        async with database.writing() as db:
+            written += await write_notices(db, notices[start : start + NOTICE_CHUNK])
     async with database.writing() as db:
-        return await run_notice_jobs(db, clock.now())
+        await purge_outbox(db, now)
+    return written
 
 
 async def run_every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:

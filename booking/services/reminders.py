@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, func, select
@@ -32,6 +33,9 @@ from booking.models import (
 from booking.services.cancellation import cancellation_refusal
 from booking.services.outbox import booking_item, notify, quiet_until
 
+#: A notification to write: the arguments of `outbox.notify`.
+Notice = dict[str, Any]
+
 BASKET_WARNING = timedelta(minutes=10)
 PAYMENT_REMINDER_AFTER = timedelta(minutes=15)
 REPORT_HOUR = 20
@@ -48,9 +52,9 @@ REPORTED = (
 )
 
 
-async def send_reminders(db: AsyncSession, now: datetime) -> int:
+async def plan_send_reminders(db: AsyncSession, now: datetime) -> list[Notice]:
     """The evening before, from each structure's reminder hour: tomorrow's bookings."""
-    written = 0
+    planned: list[Notice] = []
     for structure in (await db.scalars(select(Structure))).all():
         tz = ZoneInfo(structure.timezone)
         local = now.astimezone(tz)
@@ -81,28 +85,31 @@ async def send_reminders(db: AsyncSession, now: datetime) -> int:
         for booking in bookings:
             by_household[booking.household_id].append(booking)
         for household_id, items in by_household.items():
-            written += await notify(
-                db,
-                household_id=household_id,
-                kind=NoticeKind.REMINDER,
-                key=f"reminder:{household_id}:{tomorrow.isoformat()}",
-                data={
-                    "day": tomorrow.isoformat(),
-                    "items": [
-                        {
-                            **booking_item(booking),
-                            "cancellable": cancellation_refusal(booking, booking.session, now, tz)
-                            is None,
-                        }
-                        for booking in items
-                    ],
-                },
-                now=now,
+            planned.append(
+                dict(
+                    household_id=household_id,
+                    kind=NoticeKind.REMINDER,
+                    key=f"reminder:{household_id}:{tomorrow.isoformat()}",
+                    data={
+                        "day": tomorrow.isoformat(),
+                        "items": [
+                            {
+                                **booking_item(booking),
+                                "cancellable": cancellation_refusal(
+                                    booking, booking.session, now, tz
+                                )
+                                is None,
+                            }
+                            for booking in items
+                        ],
+                    },
+                    now=now,
+                )
             )
-    return written
+    return planned
 
 
-async def warn_expiring_baskets(db: AsyncSession, now: datetime) -> int:
+async def plan_warn_expiring_baskets(db: AsyncSession, now: datetime) -> list[Notice]:
     """10 minutes before a basket's first hold runs out (not in the quiet hours: the warning
     would come too late)."""
     rows = await db.execute(
@@ -123,23 +130,24 @@ async def warn_expiring_baskets(db: AsyncSession, now: datetime) -> int:
         )
         .group_by(Booking.basket_id, Booking.household_id, Structure.timezone)
     )
-    written = 0
+    planned: list[Notice] = []
     for basket_id, household_id, timezone, held_until, count in rows.all():
         if quiet_until(now, ZoneInfo(timezone)) is not None:
             continue  # the town's night, not Paris's (overseas towns)
-        written += await notify(
-            db,
-            household_id=household_id,
-            kind=NoticeKind.BASKET_EXPIRING,
-            key=f"basket_expiring:{basket_id}:{held_until.isoformat()}",
-            data={"held_until": held_until.isoformat(), "count": count},
-            now=now,
-            channels=("web", "telegram"),
+        planned.append(
+            dict(
+                household_id=household_id,
+                kind=NoticeKind.BASKET_EXPIRING,
+                key=f"basket_expiring:{basket_id}:{held_until.isoformat()}",
+                data={"held_until": held_until.isoformat(), "count": count},
+                now=now,
+                channels=("web", "telegram"),
+            )
         )
-    return written
+    return planned
 
 
-async def remind_unpaid(db: AsyncSession, now: datetime) -> int:
+async def plan_remind_unpaid(db: AsyncSession, now: datetime) -> list[Notice]:
     """Once per payment link still unpaid a while after it was given, while it is valid."""
     payments = (
         await db.scalars(
@@ -151,28 +159,29 @@ async def remind_unpaid(db: AsyncSession, now: datetime) -> int:
             )
         )
     ).all()
-    written = 0
+    planned: list[Notice] = []
     for payment in payments:
-        written += await notify(
-            db,
-            household_id=payment.household_id,
-            kind=NoticeKind.PAYMENT_REMINDER,
-            key=f"payment_reminder:{payment.id}",
-            data={
-                "amount_cents": payment.amount_cents,
-                "pay_token": payment.token,
-                "expires_at": payment.expires_at.isoformat(),
-                "purpose": payment.purpose.value,
-            },
-            now=now,
+        planned.append(
+            dict(
+                household_id=payment.household_id,
+                kind=NoticeKind.PAYMENT_REMINDER,
+                key=f"payment_reminder:{payment.id}",
+                data={
+                    "amount_cents": payment.amount_cents,
+                    "pay_token": payment.token,
+                    "expires_at": payment.expires_at.isoformat(),
+                    "purpose": payment.purpose.value,
+                },
+                now=now,
+            )
         )
-    return written
+    return planned
 
 
-async def send_daily_reports(db: AsyncSession, now: datetime) -> int:
+async def plan_send_daily_reports(db: AsyncSession, now: datetime) -> list[Notice]:
     """From 20:00: each household whose bookings moved today gets the day's movements by
     e-mail (the portals' compte rendu, the same evening). Nothing moved, nothing sent."""
-    written = 0
+    planned: list[Notice] = []
     for structure in (await db.scalars(select(Structure))).all():
         tz = ZoneInfo(structure.timezone)
         local = now.astimezone(tz)
@@ -207,16 +216,17 @@ async def send_daily_reports(db: AsyncSession, now: datetime) -> int:
                 }
             )
         for household_id, movements in by_household.items():
-            written += await notify(
-                db,
-                household_id=household_id,
-                kind=NoticeKind.DAILY_REPORT,
-                key=f"daily_report:{household_id}:{local.date().isoformat()}",
-                data={"day": local.date().isoformat(), "movements": movements},
-                now=now,
-                channels=("email",),
+            planned.append(
+                dict(
+                    household_id=household_id,
+                    kind=NoticeKind.DAILY_REPORT,
+                    key=f"daily_report:{household_id}:{local.date().isoformat()}",
+                    data={"day": local.date().isoformat(), "movements": movements},
+                    now=now,
+                    channels=("email",),
+                )
             )
-    return written
+    return planned
 
 
 def _told_today(kind: NoticeKind, local: datetime) -> Select:
@@ -240,12 +250,41 @@ async def purge_outbox(db: AsyncSession, now: datetime) -> int:
     return result.rowcount
 
 
+async def plan_notices(db: AsyncSession, now: datetime) -> list[Notice]:
+    """Every scheduled notification due now (a read: nothing is written yet)."""
+    return [
+        *await plan_send_reminders(db, now),
+        *await plan_warn_expiring_baskets(db, now),
+        *await plan_remind_unpaid(db, now),
+        *await plan_send_daily_reports(db, now),
+    ]
+
+
+async def write_notices(db: AsyncSession, notices: list[Notice]) -> int:
+    written = 0
+    for notice in notices:
+        written += await notify(db, **notice)
+    return written
+
+
 async def run_notice_jobs(db: AsyncSession, now: datetime) -> int:
-    written = (
-        await send_reminders(db, now)
-        + await warn_expiring_baskets(db, now)
-        + await remind_unpaid(db, now)
-        + await send_daily_reports(db, now)
-    )
+    """Plan and write in one transaction (the scheduler writes in small chunks instead)."""
+    written = await write_notices(db, await plan_notices(db, now))
     await purge_outbox(db, now)
     return written
+
+
+async def send_reminders(db: AsyncSession, now: datetime) -> int:
+    return await write_notices(db, await plan_send_reminders(db, now))
+
+
+async def warn_expiring_baskets(db: AsyncSession, now: datetime) -> int:
+    return await write_notices(db, await plan_warn_expiring_baskets(db, now))
+
+
+async def remind_unpaid(db: AsyncSession, now: datetime) -> int:
+    return await write_notices(db, await plan_remind_unpaid(db, now))
+
+
+async def send_daily_reports(db: AsyncSession, now: datetime) -> int:
+    return await write_notices(db, await plan_send_daily_reports(db, now))

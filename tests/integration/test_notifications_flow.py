@@ -19,6 +19,7 @@ from booking.services.basket import add_to_basket, confirm_basket, join_waitlist
 from booking.services.cancellation import cancel_booking, cancel_session
 from booking.services.payments import start_basket_payment
 from booking.services.reminders import run_notice_jobs
+from bot import scheduler
 from bot.app import build_app
 from bot.settings import Settings
 from bot.web.keys import OUTBOX
@@ -309,3 +310,30 @@ async def test_an_unpaid_link_is_recalled_once_with_the_link_again(
     assert len(recalls) == 1
     assert recalls[0]["link"]["url"] == f"{PUBLIC}/pay/{payment.token}"
     assert recalls[0]["link"]["label"] == "Payer 12,00\xa0€"
+
+
+async def test_the_scheduler_writes_an_evenings_reminders_in_small_transactions(
+    client: TestClient,
+    town: Town,
+    sqlite_database: Database,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chats = [await logged_in(client, family) for family in (town.dupont, town.martin)]
+    for family in (town.dupont, town.martin, town.bernard):
+        await book(sqlite_database, family, town.canteen[9], clock.now())
+    await deliver(client)
+    monkeypatch.setattr(scheduler, "NOTICE_CHUNK", 1)
+    clock.set(paris(2027, 3, 8, 18, 0))
+
+    assert await scheduler.notice_jobs_once(sqlite_database, clock) == 2  # bernard: no channel
+    assert await scheduler.notice_jobs_once(sqlite_database, clock) == 0  # written once
+    await deliver(client)
+    for chat in chats:
+        pushed = [m["text"] for m in await inbox(client, chat)]
+        assert pushed[0].startswith("Réservation confirmée")  # booked elsewhere, earlier
+        assert [text for text in pushed if text.startswith("Rappel")] == [
+            "Rappel pour demain, mardi 9 mars :\n• 12:00 "
+            + ("Léa" if chat is chats[0] else "Paolo")
+            + " — Cantine"
+        ]
