@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 LEASE = timedelta(minutes=2)
+#: A batch stops this long before its lease runs out and hands its other rows back, so that
+#: no other worker takes a row this one is still about to send.
+LEASE_MARGIN = timedelta(seconds=30)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -68,6 +72,7 @@ class OutboxWorker:
         mailer: EmailSender | None = None,
         name: str | None = None,
         batch: int = 50,
+        budget: float = (LEASE - LEASE_MARGIN).total_seconds(),
     ) -> None:
         self.database = database
         self.clock = clock
@@ -76,6 +81,8 @@ class OutboxWorker:
         self.mailer = mailer
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.batch = batch
+        self.budget = budget  # seconds a claimed batch may take before handing the rest back
+        self._zones: dict[int, ZoneInfo] = {}
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         #: Called after each delivery attempt, for tests (crash injection).
@@ -101,9 +108,27 @@ class OutboxWorker:
         """Claim a batch of due rows and deliver them; returns how many were claimed."""
         async with self._lock:
             claimed = await self._claim()
-            for row in claimed:
+            started = time.monotonic()
+            for index, row in enumerate(claimed):
+                if index and time.monotonic() - started > self.budget:
+                    await self._hand_back(claimed[index:])
+                    return index
                 await self._deliver(row)
             return len(claimed)
+
+    async def _hand_back(self, rows: list[Claimed]) -> None:
+        """Release rows not sent in time (a slow relay): any worker may take them now."""
+        async with self.database.writing() as db:
+            await db.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_([row.id for row in rows]),
+                    OutboxMessage.claimed_by == self.name,
+                    OutboxMessage.state == OutboxState.PENDING,
+                )
+                .values(claimed_until=None, claimed_by=None)
+            )
+        log.info("worker %s handed %d notifications back", self.name, len(rows))
 
     def _channels(self) -> list[str]:
         return [c for c in ("web", "telegram") if self.deliveries.supports(c)] + ["email"]
@@ -165,13 +190,18 @@ class OutboxWorker:
             await self.after_delivery(row)
 
     async def _tz(self, household_id: int) -> ZoneInfo:
+        if household_id in self._zones:
+            return self._zones[household_id]
+        if len(self._zones) > 10_000:
+            self._zones.clear()
         async with self.database.reading() as db:
             name = await db.scalar(
                 select(Structure.timezone)
                 .join(Household, Household.structure_id == Structure.id)
                 .where(Household.id == household_id)
             )
-        return ZoneInfo(name or "Europe/Paris")
+        zone = self._zones[household_id] = ZoneInfo(name or "Europe/Paris")
+        return zone
 
     async def _send(self, row: Claimed) -> None:
         t = Translator(row.locale)

@@ -716,3 +716,31 @@ async def test_a_worker_killed_mid_delivery_is_taken_over_after_its_lease_withou
     assert len(inbox) == 1
     assert inbox[0].delivery_key == row.delivery_key
     assert inbox[0].body["text"].startswith("Votre panier (1 séance) expire à 09:10.")
+
+
+async def test_a_batch_running_out_of_lease_hands_its_other_rows_back(
+    database: Database, clock: FrozenClock
+) -> None:
+    town = await build_town(database, clock)
+    for index in range(3):
+        async with database.writing() as db:
+            await notify(
+                db,
+                household_id=town.household_id,
+                kind=NoticeKind.BASKET_EXPIRING,
+                key=f"basket_expiring:slow:{index}",
+                data={"held_until": clock.now().isoformat(), "count": 1},
+                now=clock.now(),
+                channels=("web",),
+            )
+    slow, other = RecordingDelivery(), RecordingDelivery()
+    tired = worker(database, clock, slow, name="tired")
+    tired.budget = 0  # as if the first send had taken the whole lease
+    fresh = worker(database, clock, other, name="fresh")
+
+    assert await tired.run_once() == 1  # one sent, the other two handed back at once
+    assert await drain(fresh) == 2  # taken without waiting for the lease to run out
+
+    assert sorted(slow.keys + other.keys) == sorted({*slow.keys, *other.keys})
+    assert len(slow.keys) + len(other.keys) == 3
+    assert {row.state for row in await outbox(database)} == {OutboxState.SENT}
