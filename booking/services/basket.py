@@ -33,6 +33,7 @@ from booking.models import (
 from booking.refusals import Refusal, Refused
 from booking.services.common import (
     Actor,
+    confirm,
     lock_participant,
     lock_session,
     places_taken,
@@ -396,20 +397,8 @@ async def confirm_basket(db: AsyncSession, *, actor: Actor, now: datetime) -> Ch
             checkout.pending_payment.append(booking)
             record_event(db, kind=EventKind.PENDING_PAYMENT, at=now, actor=actor, booking=booking)
         else:
-            booking.state = BookingState.CONFIRMED
-            booking.confirmed_at = now
-            booking.held_until = None
+            confirm(db, booking, now=now, actor=actor, mode=mode.value)
             checkout.confirmed.append(booking)
-            record_event(
-                db,
-                kind=EventKind.CONFIRMED,
-                at=now,
-                actor=actor,
-                booking=booking,
-                price_cents=booking.price_cents,
-                coupons=booking.coupons,
-                mode=mode.value,
-            )
     basket.state = BasketState.CHECKED_OUT
     basket.closed_at = now
     if checkout.confirmed:

@@ -13,6 +13,7 @@ from booking.models import (
     PLACE_TAKING,
     Booking,
     BookingEvent,
+    BookingState,
     Channel,
     EventKind,
     Participant,
@@ -67,6 +68,27 @@ def record_event(
     )
     db.add(event)
     return event
+
+
+def confirm(
+    db: AsyncSession, booking: Booking, *, now: datetime, actor: Actor, mode: str, **data: Any
+) -> None:
+    """The booking takes its place for good (a basket confirmed, a payment received)."""
+    booking.state = BookingState.CONFIRMED
+    booking.confirmed_at = now
+    booking.held_until = None
+    booking.ended_at = None
+    record_event(
+        db,
+        kind=EventKind.CONFIRMED,
+        at=now,
+        actor=actor,
+        booking=booking,
+        price_cents=booking.price_cents,
+        coupons=booking.coupons,
+        mode=mode,
+        **data,
+    )
 
 
 async def lock_session(db: AsyncSession, session_id: int) -> Session:

@@ -38,7 +38,7 @@ from booking.models import (
 )
 from booking.providers import ProviderState, ProviderStatus
 from booking.refusals import Refusal, Refused
-from booking.services.common import Actor, lock_session, places_taken, record_event, reread
+from booking.services.common import Actor, confirm, lock_session, places_taken, record_event, reread
 from booking.services.holds import end_booking, give_freed_places
 from booking.services.outbox import booking_item, notify
 from booking.services.wallets import amount_owed, post_entry
@@ -535,20 +535,7 @@ async def _settle_booking(
             booking_id=booking.id,
             payment_id=payment.id,
         )
-        booking.state = BookingState.CONFIRMED
-        booking.confirmed_at = now
-        booking.held_until = None
-        booking.ended_at = None
-        record_event(
-            db,
-            kind=EventKind.CONFIRMED,
-            at=now,
-            actor=actor,
-            booking=booking,
-            price_cents=booking.price_cents,
-            mode="immediate",
-            payment_id=payment.id,
-        )
+        confirm(db, booking, now=now, actor=actor, mode="immediate", payment_id=payment.id)
         outcome.confirmed.append(booking)
         return
     record_event(

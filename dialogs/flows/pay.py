@@ -34,6 +34,18 @@ def payment_link(turn: Turn, payment: Payment) -> Link:
     )
 
 
+def offer_link(turn: Turn, payment: Payment, what: str, after: str | None = None) -> None:
+    """Say what is to pay, until when, and give the link."""
+    t = turn.t
+    turn.state.step = "menu"
+    turn.say(
+        f"{what} {link_until(turn, payment)}\n"
+        + (after or t._("Vous recevrez la confirmation ici dès le paiement reçu.")),
+        [nav_row(turn, back=False)],
+        link=payment_link(turn, payment),
+    )
+
+
 def link_until(turn: Turn, payment: Payment) -> str:
     if payment.expires_at is None:
         return ""
@@ -116,15 +128,8 @@ async def top_up_amount(turn: Turn, cents: int) -> None:
         turn.say(explain(t, refused))
         await turn.show("top_up")
         return
-    turn.state.step = "menu"
-    turn.say(
-        t._("Rechargement du porte-monnaie de {amount}.", amount=t.money(cents))
-        + " "
-        + link_until(turn, payment)
-        + "\n"
-        + t._("Vous recevrez la confirmation ici dès le paiement reçu."),
-        [nav_row(turn, back=False)],
-        link=payment_link(turn, payment),
+    offer_link(
+        turn, payment, t._("Rechargement du porte-monnaie de {amount}.", amount=t.money(cents))
     )
 
 
@@ -190,21 +195,13 @@ async def buy_coupons(turn: Turn, count: int) -> None:
         turn.say(explain(t, refused))
         await turn.show("buy_coupons")
         return
-    turn.state.step = "menu"
-    turn.say(
-        t.n_(
-            "Achat de {count} coupon : {amount}.",
-            "Achat de {count} coupons : {amount}.",
-            count,
-            amount=t.money(payment.amount_cents),
-        )
-        + " "
-        + link_until(turn, payment)
-        + "\n"
-        + t._("Vous recevrez la confirmation ici dès le paiement reçu."),
-        [nav_row(turn, back=False)],
-        link=payment_link(turn, payment),
+    what = t.n_(
+        "Achat de {count} coupon : {amount}.",
+        "Achat de {count} coupons : {amount}.",
+        count,
+        amount=t.money(payment.amount_cents),
     )
+    offer_link(turn, payment, what)
 
 
 @text_handler("buy_coupons")
@@ -228,15 +225,11 @@ async def pay_debt(turn: Turn) -> None:
     except Refused as refused:
         turn.say(explain(t, refused), [nav_row(turn, back=False)])
         return
-    turn.state.step = "menu"
-    turn.say(
-        t._("Vous devez {amount} à la mairie.", amount=t.money(payment.amount_cents))
-        + " "
-        + link_until(turn, payment)
-        + "\n"
-        + t._("Une fois le paiement reçu, vous pourrez réserver à nouveau."),
-        [nav_row(turn, back=False)],
-        link=payment_link(turn, payment),
+    offer_link(
+        turn,
+        payment,
+        t._("Vous devez {amount} à la mairie.", amount=t.money(payment.amount_cents)),
+        t._("Une fois le paiement reçu, vous pourrez réserver à nouveau."),
     )
 
 
