@@ -443,45 +443,28 @@ async def _apply_paid(
     payment.receipt_number = receipt_number(payment, now)
     outcome = Outcome(payment, PaymentState.PAID, late=late)
     actor = Actor.system()
-    label = payment.receipt_number
+    # Coupons go to the coupon wallet, a debt's payment to the invoice account; a top-up or a
+    # basket comes into the euro wallet, then each booking kept is debited from it (what pays
+    # for a place that was lost stays there as credit).
     if payment.purpose is PaymentPurpose.TOP_UP and payment.coupons:
-        await post_entry(
-            db,
-            household_id=payment.household_id,
-            kind=WalletKind.COUPONS,
-            amount=payment.coupons,
-            entry_kind=LedgerKind.TOP_UP,
-            at=now,
-            label=label,
-            payment_id=payment.id,
-        )
+        wallet, amount, entry_kind = WalletKind.COUPONS, payment.coupons, LedgerKind.TOP_UP
         outcome.coupons = payment.coupons
     elif payment.purpose is PaymentPurpose.DEBT:
-        await post_entry(
-            db,
-            household_id=payment.household_id,
-            kind=WalletKind.ACCOUNT,
-            amount=payment.amount_cents,
-            entry_kind=LedgerKind.PAYMENT,
-            at=now,
-            label=label,
-            payment_id=payment.id,
-        )
+        wallet, amount, entry_kind = WalletKind.ACCOUNT, payment.amount_cents, LedgerKind.PAYMENT
+    elif payment.purpose is PaymentPurpose.TOP_UP:
+        wallet, amount, entry_kind = WalletKind.EUROS, payment.amount_cents, LedgerKind.TOP_UP
     else:
-        # A top-up, or a basket: the money comes into the euro wallet, then each booking
-        # kept is debited from it; what pays for a place that was lost stays as credit.
-        await post_entry(
-            db,
-            household_id=payment.household_id,
-            kind=WalletKind.EUROS,
-            amount=payment.amount_cents,
-            entry_kind=LedgerKind.TOP_UP
-            if payment.purpose is PaymentPurpose.TOP_UP
-            else LedgerKind.PAYMENT,
-            at=now,
-            label=label,
-            payment_id=payment.id,
-        )
+        wallet, amount, entry_kind = WalletKind.EUROS, payment.amount_cents, LedgerKind.PAYMENT
+    await post_entry(
+        db,
+        household_id=payment.household_id,
+        kind=wallet,
+        amount=amount,
+        entry_kind=entry_kind,
+        at=now,
+        label=payment.receipt_number,
+        payment_id=payment.id,
+    )
     if payment.purpose is PaymentPurpose.BASKET:
         for booking in await _basket_bookings(db, payment):
             await _settle_booking(db, payment, booking, now, actor, outcome)
