@@ -87,20 +87,22 @@ def _confirmed(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
 def _cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     lines = [t._("Réservation annulée :")]
     lines += ["✕ " + _line(t, item, price=False) for item in data["items"]]
+    lines += _refund_lines(t, data)
+    return Rendered(t._("Réservation annulée"), "\n".join(lines))
+
+
+def _refund_lines(t: Translator, data: Mapping[str, Any]) -> list[str]:
+    lines = []
     if data.get("to_card"):
         lines.append(
             t._("remboursé sur votre carte : {amount}", amount=t.money(data["refund_cents"]))
         )
     elif data.get("refund_cents"):
         lines.append(t._("remboursé : {amount}", amount=t.money(data["refund_cents"])))
-    elif data.get("refund_coupons"):
-        lines.append(
-            t._(
-                "remboursé : {amount}",
-                amount=t.n_("{count} coupon", "{count} coupons", data["refund_coupons"]),
-            )
-        )
-    return Rendered(t._("Réservation annulée"), "\n".join(lines))
+    if data.get("refund_coupons"):
+        coupons = t.n_("{count} coupon", "{count} coupons", data["refund_coupons"])
+        lines.append(t._("remboursé : {amount}", amount=coupons))
+    return lines
 
 
 def _session_cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
@@ -115,15 +117,7 @@ def _session_cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     ]
     if data.get("reason"):
         lines.append(t._("Motif : {reason}", reason=data["reason"]))
-    if data.get("refund_cents"):
-        lines.append(t._("remboursé : {amount}", amount=t.money(data["refund_cents"])))
-    if data.get("refund_coupons"):
-        lines.append(
-            t._(
-                "remboursé : {amount}",
-                amount=t.n_("{count} coupon", "{count} coupons", data["refund_coupons"]),
-            )
-        )
+    lines += _refund_lines(t, data)
     return Rendered(t._("Séance annulée par la mairie"), "\n".join(lines))
 
 

@@ -247,6 +247,7 @@ async def cancel_session(
                 "participants": [participants[item.booking.participant_id] for item in mine],
                 "refund_cents": sum(item.refund_cents for item in mine),
                 "refund_coupons": sum(item.refund_coupons for item in mine),
+                "to_card": any(item.to_card for item in mine),
                 "reason": reason,
             },
             now=now,
