@@ -1,4 +1,5 @@
-"""Bookings exported for the town's staff, one row per booking: CSV (`;`, UTF-8) or JSON."""
+"""Exports for the town's staff: bookings (one row per booking) and payments (one row per
+online payment or refund, for the régie's reconciliation), as CSV (`;`, UTF-8) or JSON."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from booking.models import (
     BusStop,
     Household,
     Participant,
+    Payment,
     Session,
     Structure,
 )
@@ -78,12 +80,71 @@ async def export_bookings(
         raise ValueError(f"unknown export format {fmt!r}: csv or json")
     async with database.reading() as db:
         rows = await _rows(db, since, until)
+    _write(rows, fmt, out, COLUMNS)
+    return len(rows)
+
+
+PAYMENT_COLUMNS = (
+    "payment_id",
+    "household",
+    "purpose",
+    "state",
+    "amount_cents",
+    "amount_euros",
+    "coupons",
+    "currency",
+    "provider",
+    "provider_reference",
+    "receipt_number",
+    "refund_of",
+    "created_at",
+    "settled_at",
+)
+
+
+async def export_payments(
+    database: Database, fmt: Literal["csv", "json"] | str, out: TextIO
+) -> int:
+    """Write every payment asked by link and every refund through a provider, oldest first,
+    in the same formats as `export_bookings`; returns how many."""
+    if fmt not in ("csv", "json"):
+        raise ValueError(f"unknown export format {fmt!r}: csv or json")
+    async with database.reading() as db:
+        found = await db.execute(
+            select(Payment, Household.reference, Structure.timezone)
+            .join(Household, Household.id == Payment.household_id)
+            .join(Structure, Structure.id == Household.structure_id)
+            .order_by(Payment.created_at, Payment.id)
+        )
+        rows = [
+            {
+                "payment_id": payment.id,
+                "household": household,
+                "purpose": payment.purpose.value,
+                "state": payment.state.value,
+                "amount_cents": payment.amount_cents,
+                "amount_euros": _euros(payment.amount_cents),
+                "coupons": payment.coupons,
+                "currency": payment.currency,
+                "provider": payment.provider,
+                "provider_reference": payment.provider_reference,
+                "receipt_number": payment.receipt_number,
+                "refund_of": payment.refund_of_id,
+                "created_at": _local(payment.created_at, ZoneInfo(timezone)),
+                "settled_at": _local(payment.settled_at, ZoneInfo(timezone)),
+            }
+            for payment, household, timezone in found.all()
+        ]
+    _write(rows, fmt, out, PAYMENT_COLUMNS)
+    return len(rows)
+
+
+def _write(rows: Sequence[dict[str, Any]], fmt: str, out: TextIO, columns: Sequence[str]) -> None:
     if fmt == "csv":
-        _write_csv(rows, out)
+        _write_csv(rows, out, columns)
     else:
         json.dump(rows, out, ensure_ascii=False, indent=2)
         out.write("\n")
-    return len(rows)
 
 
 def _instant(value: date | datetime, *, end_of_day: bool) -> datetime:
@@ -183,11 +244,11 @@ def _euros(cents: int) -> str:
     return f"{sign}{abs(cents) // 100},{abs(cents) % 100:02d}"
 
 
-def _write_csv(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
+def _write_csv(rows: Sequence[dict[str, Any]], out: TextIO, columns: Sequence[str]) -> None:
     writer = csv.writer(out, delimiter=";")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row[column]) for column in COLUMNS])
+        writer.writerow([_cell(row[column]) for column in columns])
 
 
 def _cell(value: Any) -> str:

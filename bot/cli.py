@@ -1,4 +1,5 @@
-"""The `ribambelle` command line: serve, db upgrade, demo, catalogue import, export bookings."""
+"""The `ribambelle` command line: serve, worker, db upgrade, demo, catalogue import, exports,
+outbox."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     bookings = export_commands.add_parser("bookings", help="every booking, as CSV or JSON")
     bookings.add_argument("--format", choices=("csv", "json"), default="csv")
     bookings.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    payments = export_commands.add_parser(
+        "payments", help="every online payment and refund, as CSV or JSON"
+    )
+    payments.add_argument("--format", choices=("csv", "json"), default="csv")
+    payments.add_argument("--output", type=Path, help="file to write (default: standard output)")
     return parser
 
 
@@ -92,15 +98,17 @@ def _import_catalogue(settings: Settings, path: Path) -> int:
     return asyncio.run(_with_database(settings, work))
 
 
-def _export_bookings(settings: Settings, fmt: str, output: Path | None) -> None:
-    from booking.export import export_bookings
+def _export(settings: Settings, what: str, fmt: str, output: Path | None) -> None:
+    from booking.export import export_bookings, export_payments
+
+    export = export_payments if what == "payments" else export_bookings
 
     async def work(database: Database) -> None:
         if output is None:
-            await export_bookings(database, fmt, sys.stdout)
+            await export(database, fmt, sys.stdout)
         else:
             with output.open("w", encoding="utf-8", newline="") as out:
-                await export_bookings(database, fmt, out)
+                await export(database, fmt, out)
 
     asyncio.run(_with_database(settings, work))
 
@@ -183,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return _import_catalogue(settings, args.file)
     elif args.command == "export":
         try:
-            _export_bookings(settings, args.format, args.output)
+            _export(settings, args.export_command, args.format, args.output)
         except BrokenPipeError:  # `ribambelle export bookings | head`
             sys.stderr.close()
     return 0

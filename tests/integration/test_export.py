@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from booking.demo import load_demo
-from booking.export import COLUMNS, export_bookings
+from booking.export import COLUMNS, PAYMENT_COLUMNS, export_bookings, export_payments
 
 
 @pytest.fixture
@@ -78,3 +78,30 @@ async def test_the_export_can_be_limited_to_a_period_of_sessions(demo):
 async def test_an_unknown_format_is_refused(sqlite_database):
     with pytest.raises(ValueError, match="csv or json"):
         await export_bookings(sqlite_database, "xlsx", io.StringIO())
+
+
+async def test_the_payments_export_lists_each_online_payment_with_its_receipt(demo):
+    out = io.StringIO(newline="")
+
+    written = await export_payments(demo, "csv", out)
+
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline=""), delimiter=";"))
+    assert rows[0] == list(PAYMENT_COLUMNS)
+    assert written == len(rows) - 1 == 4  # the four families who paid the full Wednesday
+    first = dict(zip(PAYMENT_COLUMNS, rows[1], strict=True))
+    assert first == {
+        **first,
+        "household": "petit",
+        "purpose": "basket",
+        "state": "paid",
+        "amount_euros": first["amount_euros"],
+        "currency": "EUR",
+        "receipt_number": f"R2027-{int(first['payment_id']):06d}",
+        "settled_at": "2027-03-01T09:00:00+01:00",
+    }
+    assert int(first["amount_cents"]) > 0
+    as_json = io.StringIO()
+    assert await export_payments(demo, "json", as_json) == 4
+    assert [row["receipt_number"] for row in json.loads(as_json.getvalue())] == [
+        dict(zip(PAYMENT_COLUMNS, row, strict=True))["receipt_number"] for row in rows[1:]
+    ]
