@@ -708,6 +708,21 @@ async def settle_refund(
     return refund
 
 
+async def open_payment(db: AsyncSession, household_id: int, now: datetime) -> Payment | None:
+    """The household's latest payment link still valid for places it holds, if any."""
+    return await db.scalar(
+        select(Payment)
+        .where(
+            Payment.household_id == household_id,
+            Payment.purpose == PaymentPurpose.BASKET,
+            Payment.state == PaymentState.CREATED,
+            Payment.expires_at > now,
+        )
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+
+
 async def payment_history(db: AsyncSession, household_id: int, limit: int = 10) -> list[Payment]:
     """The household's last settled payments and refunds, newest first."""
     return list(

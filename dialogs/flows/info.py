@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from booking.models import BookingState, Category, WalletKind
 from booking.refusals import Refusal, Refused
 from booking.services.catalogue import Availability, browse
+from booking.services.payments import open_payment
 from booking.services.queries import upcoming_bookings
 from booking.services.statements import month_statement, wallet_forecasts
 from dialogs.explain import explain
@@ -96,7 +97,19 @@ async def show_bookings(turn: Turn, bookings: list | None = None) -> None:
     if state.to_cancel:
         rows.insert(0, [turn.button(t._("Récapitulatif et confirmation"), "recap")])
     rows.append(nav_row(turn, back=False))
-    turn.say("\n".join(lines), rows)
+    link = None
+    unpaid = await open_payment(turn.db, state.household_id, turn.now)
+    if unpaid is not None:  # places kept until paid: the link again, where the parent looks
+        from dialogs.flows.pay import link_until, payment_link
+
+        lines.append("")
+        lines.append(
+            t._("En attente de paiement : {amount}.", amount=t.money(unpaid.amount_cents))
+            + " "
+            + link_until(turn, unpaid)
+        )
+        link = payment_link(turn, unpaid)
+    turn.say("\n".join(lines), rows, link=link)
 
 
 @action("mark_cancel")

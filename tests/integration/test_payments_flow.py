@@ -787,3 +787,17 @@ async def test_with_refunds_to_the_card_reconciliation_sends_the_refund_through_
     ]
     await done.chat.say("mon solde")
     assert "remboursé sur votre carte : 10,00 €" in done.chat.text
+
+
+async def test_my_bookings_gives_the_link_again_while_the_places_wait_for_payment(client, demo):
+    chat, url = await booked_and_confirmed(client)
+
+    await chat.say("mes réservations")
+    assert "Léa" in chat.text and "(en attente de paiement)" in chat.text
+    assert "En attente de paiement : 20,00 €. Le lien est valable jusqu'à" in plain(chat.text)
+    assert chat.link["url"] == url
+
+    await pay(client, url)
+    await chat.say("mes réservations")
+    assert "En attente de paiement" not in chat.text
+    assert [message["link"] for message in chat.last] == [None] * len(chat.last)
