@@ -52,7 +52,7 @@ async def show_notifications(turn: Turn) -> None:
             else t._("Recevoir : {channel}", channel=name)
         )
         rows.append([turn.button(label, "notify_channel", channel, not on)])
-    language = "English" if household.language == "en" else "français"
+    language = t._("anglais") if household.language == "en" else t._("français")
     lines.append(t._("Langue des e-mails : {language}", language=language))
     lines.append(t._("Rien n'est envoyé entre 21:00 et 07:30, sauf les résultats de paiement."))
     other = "fr" if household.language == "en" else "en"
