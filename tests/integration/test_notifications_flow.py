@@ -269,7 +269,7 @@ async def test_a_parent_chooses_the_channels_and_the_language_of_e_mails(
     await chat.press("Arrêter : E-mail")
     assert "✕ E-mail" in chat.text
     await chat.press("E-mails en anglais")
-    assert "Langue des e-mails : English" in chat.text
+    assert "Langue des e-mails : anglais" in chat.text
 
     async with sqlite_database.reading() as db:
         household = await db.get(type(town.dupont.household), town.dupont.household.id)
