@@ -44,7 +44,8 @@ class Rendered:
         return f"{self.text}\n\n{self.link.label} : {self.link.url}"
 
 
-def _line(t: Translator, item: Mapping[str, Any], *, price: bool = True) -> str:
+def item_line(t: Translator, item: Mapping[str, Any], *, price: bool = True) -> str:
+    """ "Léa — Mercredis loisirs — mercredi 4 mars — 10,00 €"."""
     text = f"{item['participant']} — {item['activity']} — {t.day(date.fromisoformat(item['day']))}"
     if price and item.get("coupons"):
         text += " — " + t.n_("{count} coupon", "{count} coupons", item["coupons"])
@@ -80,13 +81,13 @@ def _time(t: Translator, value: str, tz: ZoneInfo) -> str:
 
 def _confirmed(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     lines = [t._("Réservation confirmée :")]
-    lines += ["✓ " + _line(t, item) for item in data["items"]]
+    lines += ["✓ " + item_line(t, item) for item in data["items"]]
     return Rendered(t._("Réservation confirmée"), "\n".join(lines))
 
 
 def _cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     lines = [t._("Réservation annulée :")]
-    lines += ["✕ " + _line(t, item, price=False) for item in data["items"]]
+    lines += ["✕ " + item_line(t, item, price=False) for item in data["items"]]
     lines += _refund_lines(t, data)
     return Rendered(t._("Réservation annulée"), "\n".join(lines))
 
@@ -137,8 +138,8 @@ def _payment(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
             lines.append(t._("Porte-monnaie crédité de {amount}", amount=amount))
         elif data["purpose"] == "debt":
             lines.append(t._("Règlement de votre dette de {amount}", amount=amount))
-        lines += ["✓ " + _line(t, item) + " : " + t._("confirmé") for item in data["confirmed"]]
-        lines += ["✕ " + _line(t, item) + " : " + t._("plus de place") for item in data["lost"]]
+        lines += ["✓ " + item_line(t, item) + " : " + t._("confirmé") for item in data["confirmed"]]
+        lines += ["✕ " + item_line(t, item) + " : " + t._("plus de place") for item in data["lost"]]
         if data.get("credited_cents"):
             lines.append(
                 t._(
@@ -160,7 +161,7 @@ def _payment(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
         lines = [t._("Le délai de paiement de {amount} est dépassé.", amount=amount)]
     if data.get("released"):
         lines.append(t._("Les places sont libérées :"))
-        lines += ["• " + _line(t, item) for item in data["released"]]
+        lines += ["• " + item_line(t, item) for item in data["released"]]
         lines.append(t._("Vous pouvez réserver à nouveau si des places restent."))
     return Rendered(t._("Paiement non abouti"), "\n".join(lines))
 
@@ -177,7 +178,7 @@ def _basket_expiring(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
 
 
 def _waitlist_offer(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
-    line = _line(t, data)
+    line = item_line(t, data)
     if data["state"] == "confirmed":
         text = t._("Une place s'est libérée : {line} est confirmé.", line=line)
         return Rendered(t._("Place obtenue sur la liste d'attente"), text)

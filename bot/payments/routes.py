@@ -16,7 +16,7 @@ import html
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,7 @@ from booking.services.payments import (
 from bot.payments.base import BadNotification, Notification
 from bot.web.keys import CLOCK, DATABASE, OUTBOX, PROVIDERS, SETTINGS
 from dialogs.i18n import Translator
+from dialogs.notices import item_line
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,7 @@ async def _load(app: web.Application, payment: Payment | None) -> _Context | Non
 
 def item_lines(t: Translator, payment: Payment) -> list[str]:
     if payment.purpose is PaymentPurpose.BASKET:
-        return [
-            f"{item['participant']} — {item['activity']} — "
-            f"{t.day(date.fromisoformat(item['day']))} — {t.money(item['amount_cents'])}"
-            for item in payment.details.get("items", [])
-        ]
+        return [item_line(t, item) for item in payment.details.get("items", [])]
     if payment.purpose is PaymentPurpose.TOP_UP and payment.coupons:
         return [t.n_("{count} coupon", "{count} coupons", payment.coupons)]
     if payment.purpose is PaymentPurpose.TOP_UP:
