@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from booking.clock import Clock
 from booking.db import Database
+from booking.services.accounts import PasswordCheck
 from booking.services.conversations import (
     StaleConversation,
+    find_conversation,
     open_conversation,
     save_conversation,
 )
@@ -95,6 +98,7 @@ class Engine:
 
     async def _handle_once(self, channel: str, key: str, incoming: Incoming) -> TurnResult:
         now = self.clock.now()
+        checked = await self._check_password_first(channel, key, incoming, now)
         async with self.database.writing() as db:
             conversation = await open_conversation(db, channel, key, now)
             state = State.from_json(conversation.state)
@@ -108,6 +112,8 @@ class Engine:
                 public_url=self.public_url,
                 conversation_id=conversation.id,
             )
+            if checked is not None and checked[0] == conversation.version:
+                turn.password_check = checked[1]  # else the state moved: verify inside
             turn.telegram_username = self.telegram_username
             secret = incoming.text is not None and state.step in SECRET_STEPS
             await dispatch(turn, incoming)
@@ -125,6 +131,37 @@ class Engine:
                 conversation.id, first_id, turn.replies, state.household_id, secret_received=secret
             )
 
+    async def _check_password_first(
+        self, channel: str, key: str, incoming: Incoming, now: datetime
+    ) -> tuple[int, PasswordCheck] | None:
+        """Argon2 for a password typed at a secret step, before the write transaction.
+
+        Argon2 takes about 200 ms of CPU; inside the transaction every other turn of the town
+        would wait behind it. Returns the verdict with the conversation's version it was
+        computed for: the turn uses it only if the state is still that one.
+        """
+        text = typed_text(incoming)
+        if text is None:
+            return None
+        async with self.database.reading() as db:
+            conversation = await find_conversation(db, channel, key)
+        if conversation is None:
+            return None
+        state = State.from_json(conversation.state)
+        if state.step not in SECRET_STEPS:
+            return None
+        from dialogs.flows.account import check_password_first
+
+        checked = await check_password_first(self.database, state, text, now)
+        return None if checked is None else (conversation.version, checked)
+
+
+def typed_text(incoming: Incoming) -> str | None:
+    """The text a turn reads, when it reads one (buttons, links and commands come first)."""
+    if any(x is not None for x in (incoming.button, incoming.link_code, incoming.command)):
+        return None
+    return (incoming.text or "").strip()[:MAX_TEXT] or None
+
 
 async def dispatch(turn: Turn, incoming: Incoming) -> None:
     if incoming.button is not None:
@@ -138,8 +175,8 @@ async def dispatch(turn: Turn, incoming: Incoming) -> None:
     if incoming.command is not None:
         await run_command(turn, incoming.command)
         return
-    text = (incoming.text or "").strip()[:MAX_TEXT]
-    if not text:
+    text = typed_text(incoming)
+    if text is None:
         await turn.show()
         return
     handler = TEXT_HANDLERS.get(turn.state.step)

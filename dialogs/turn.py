@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Channel
+from booking.services.accounts import PasswordCheck
 from booking.services.common import Actor
 from dialogs.i18n import Translator
 from dialogs.replies import Button, Calendar, Link, Reply
@@ -69,6 +70,8 @@ class Turn:
     telegram_username: str | None = None  # offer to link Telegram when the bot is known
     public_url: str = "http://127.0.0.1:8080"  # where payment links point
     conversation_id: int | None = None
+    # Argon2's work on the password this turn received, done before its transaction.
+    password_check: PasswordCheck | None = None
     _buttons: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

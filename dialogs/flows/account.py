@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from booking.db import Database
 from booking.models import Guardian
 from booking.refusals import Refused
-from booking.services.accounts import accept_terms, authenticate, change_password, password_refusal
+from booking.services.accounts import (
+    PasswordCheck,
+    accept_terms,
+    authenticate,
+    change_password,
+    check_new_password,
+    check_password,
+    find_guardian,
+    password_matches,
+    password_refusal,
+)
 from dialogs.explain import explain
 from dialogs.flows.common import nav_row, show_menu, show_start
+from dialogs.state import State
 from dialogs.turn import Turn, action, step, text_handler
 
 
@@ -61,7 +75,9 @@ async def ask_password(turn: Turn) -> None:
 @raw
 async def read_password(turn: Turn, text: str) -> bool:
     try:
-        guardian = await authenticate(turn.db, turn.state.login or "", text, turn.now)
+        guardian = await authenticate(
+            turn.db, turn.state.login or "", text, turn.now, turn.password_check
+        )
     except Refused as refused:
         turn.say(explain(turn.t, refused))
         await turn.show("login_user")
@@ -123,9 +139,8 @@ async def read_new_password(turn: Turn, text: str) -> bool:
         await turn.show("new_password")
         return True
     # Only a hash of the candidate is kept between the two messages.
-    from booking.passwords import hash_password
-
-    turn.state.question["new_password_hash"] = hash_password(text)
+    check = turn.password_check or await check_new_password(text)
+    turn.state.question["new_password_hash"] = check.new_hash
     turn.state.step = "new_password_confirm"
     turn.say(turn.t._("Écrivez-le une seconde fois pour confirmer."), secret_input=True)
     return True
@@ -139,13 +154,14 @@ async def ask_confirm_again(turn: Turn) -> None:
 @text_handler("new_password_confirm")
 @raw
 async def read_password_confirmation(turn: Turn, text: str) -> bool:
-    from booking.passwords import verify_password
-
-    if not verify_password(turn.state.question.get("new_password_hash"), text):
+    candidate = turn.state.question.get("new_password_hash")
+    check = turn.password_check
+    if not await password_matches(candidate, text, check):
         turn.say(turn.t._("Les deux mots de passe sont différents. Recommençons."))
         await turn.show("new_password")
         return True
-    await change_password(turn.db, turn.state.guardian_id, text)
+    new_hash = check.new_hash if check is not None and check.checked_hash == candidate else None
+    await change_password(turn.db, turn.state.guardian_id, text, new_hash)
     turn.state.question.pop("new_password_hash", None)
     turn.say(turn.t._("Votre mot de passe est enregistré."))
     guardian = await turn.db.get(Guardian, turn.state.guardian_id)
@@ -155,6 +171,26 @@ async def read_password_confirmation(turn: Turn, text: str) -> bool:
         _open_household(turn)
         await show_menu(turn)
     return True
+
+
+async def check_password_first(
+    database: Database, state: State, text: str, now: datetime
+) -> PasswordCheck | None:
+    """Argon2's work on a password typed at `state`'s step, before the turn's transaction.
+
+    Reads what it needs in a short read transaction and hashes with none open, so that the
+    write lock is not held for argon2's 200 ms; the turn records the outcome.
+    """
+    if state.step == "login_password":
+        async with database.reading() as db:
+            guardian = await find_guardian(db, state.login or "")
+        return await check_password(guardian, state.login or "", text, now)
+    if state.step == "new_password":
+        return await check_new_password(text)
+    candidate = state.question.get("new_password_hash")
+    if state.step == "new_password_confirm" and candidate is not None:
+        return await check_new_password(text, candidate)
+    return None
 
 
 @step("terms")
