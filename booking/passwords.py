@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+#: argon2 is made to be slow (about 0.2 s of CPU): at most two at a time, on threads of their
+#: own, so that a wave of logins does not starve the turns of parents already logged in
+#: (bench/rush.py: booking p95 45 s -> 27 s, login p95 67 s -> 75 s; docs/BENCHMARKS.md).
+_argon2_thread = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+T = TypeVar("T")
+
+
+async def off_loop(function: Callable[..., T], *args: object) -> T:
+    """Run a hashing function on the argon2 thread, without blocking the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_argon2_thread, function, *args)
 
 
 def hash_password(password: str) -> str:

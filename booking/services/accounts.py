@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Guardian
-from booking.passwords import hash_password, needs_rehash, verify_password
+from booking.passwords import hash_password, needs_rehash, off_loop, verify_password
 from booking.refusals import Refusal, Refused
 
 MAX_FAILED_LOGINS = 5
@@ -76,10 +75,10 @@ async def check_password(
     if _locked(guardian, now):
         return None
     stored = guardian.password_hash if guardian is not None else None
-    matches = await asyncio.to_thread(verify_password, stored, password)
+    matches = await off_loop(verify_password, stored, password)
     new_hash = None
     if matches and stored is not None and needs_rehash(stored):
-        new_hash = await asyncio.to_thread(hash_password, password)
+        new_hash = await off_loop(hash_password, password)
     return PasswordCheck(stored, matches, new_hash, _normal_login(login))
 
 
@@ -97,13 +96,11 @@ async def check_new_password(
         (and `password_refusal` accepts it). For a first entry, its fresh hash, or None when
         `password_refusal` refuses it (nothing to hash).
     """
-    if candidate_hash is not None and not await asyncio.to_thread(
-        verify_password, candidate_hash, password
-    ):
+    if candidate_hash is not None and not await off_loop(verify_password, candidate_hash, password):
         return PasswordCheck(candidate_hash, False)
     if password_refusal(password) is not None:
         return PasswordCheck(candidate_hash, True) if candidate_hash is not None else None
-    new_hash = await asyncio.to_thread(hash_password, password)
+    new_hash = await off_loop(hash_password, password)
     return PasswordCheck(candidate_hash, candidate_hash is not None, new_hash)
 
 
@@ -114,7 +111,7 @@ async def password_matches(
     against that hash, else argon2 now (off the event loop)."""
     verdict = checked.verdict(stored_hash) if checked is not None else None
     if verdict is None:
-        verdict = await asyncio.to_thread(verify_password, stored_hash, password)
+        verdict = await off_loop(verify_password, stored_hash, password)
     return verdict
 
 
@@ -140,7 +137,7 @@ async def authenticate(
     verdict = checked.verdict(stored, _normal_login(login)) if checked is not None else None
     fresh = checked.new_hash if verdict is not None else None
     if verdict is None:
-        verdict = await asyncio.to_thread(verify_password, stored, password)
+        verdict = await off_loop(verify_password, stored, password)
     if not verdict:
         if guardian is None:
             raise Refused(Refusal.BAD_CREDENTIALS, attempts_left=None)
@@ -155,7 +152,7 @@ async def authenticate(
     guardian.failed_logins = 0
     guardian.locked_until = None
     if needs_rehash(guardian.password_hash):
-        guardian.password_hash = fresh or await asyncio.to_thread(hash_password, password)
+        guardian.password_hash = fresh or await off_loop(hash_password, password)
     return guardian
 
 
@@ -182,7 +179,7 @@ async def change_password(
     guardian = await db.get(Guardian, guardian_id)
     if guardian is None:
         raise Refused(Refusal.BAD_CREDENTIALS, attempts_left=None)
-    guardian.password_hash = new_hash or await asyncio.to_thread(hash_password, new_password)
+    guardian.password_hash = new_hash or await off_loop(hash_password, new_password)
     guardian.must_change_password = False
 
 
