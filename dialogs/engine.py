@@ -85,6 +85,7 @@ class Engine:
         self.clock = clock
         self.public_url = public_url.rstrip("/")
         self.telegram_username: str | None = None  # set once the Telegram bot is known
+        self._at_secret_step: set[tuple[str, str]] = set()
 
     async def handle(self, channel: str, key: str, incoming: Incoming) -> TurnResult:
         """Run one turn: load the state, act, save the state (replayed if a racing message
@@ -118,6 +119,7 @@ class Engine:
             secret = incoming.text is not None and state.step in SECRET_STEPS
             await dispatch(turn, incoming)
             turn.seal()
+            self._remember_step(channel, key, state.step)
             first_id = await save_conversation(
                 db,
                 conversation,
@@ -131,6 +133,16 @@ class Engine:
                 conversation.id, first_id, turn.replies, state.household_id, secret_received=secret
             )
 
+    def _remember_step(self, channel: str, key: str, step: str) -> None:
+        """Which conversations wait for a password, so that only their next text is read
+        before the transaction (every other turn skips that read)."""
+        if step in SECRET_STEPS:
+            if len(self._at_secret_step) > 10_000:  # logins left half-way pile up
+                self._at_secret_step.clear()
+            self._at_secret_step.add((channel, key))
+        else:
+            self._at_secret_step.discard((channel, key))
+
     async def _check_password_first(
         self, channel: str, key: str, incoming: Incoming, now: datetime
     ) -> tuple[int, PasswordCheck] | None:
@@ -141,8 +153,8 @@ class Engine:
         computed for: the turn uses it only if the state is still that one.
         """
         text = typed_text(incoming)
-        if text is None:
-            return None
+        if text is None or (channel, key) not in self._at_secret_step:
+            return None  # unknown here (another process, a restart): verified inside
         async with self.database.reading() as db:
             conversation = await find_conversation(db, channel, key)
         if conversation is None:

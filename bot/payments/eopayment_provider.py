@@ -59,8 +59,9 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 15.0
 PAYFIP = "payfip_ws"
-#: eopayment refuses to build a backend without return URLs, even only to ask a status.
-PLACEHOLDER_URL = "https://return-url.invalid/"
+#: eopayment refuses to build a backend without return URLs, even only to ask a status or
+#: refund: there, where the payer would return is never used, so it is a reserved address.
+NO_RETURN_URL = "https://return-url.invalid/"
 PAYFIP_BINDING = (
     "{http://securite.service.tpa.cp.finances.gouv.fr/services/mas_securite/"
     "contrat_paiement_securise/PaiementSecuriseService}PaiementSecuriseServicePortBinding"
@@ -325,10 +326,10 @@ class EopaymentProvider:
             service_url = layer.get("service_url") or service_url
             email = layer.get("email") or email
         options["automatic_return_url"] = (
-            notify_url or options.get("automatic_return_url") or PLACEHOLDER_URL
+            notify_url or options.get("automatic_return_url") or NO_RETURN_URL
         )
         options["normal_return_url"] = (
-            return_url or options.get("normal_return_url") or PLACEHOLDER_URL
+            return_url or options.get("normal_return_url") or NO_RETURN_URL
         )
         return EopaymentConfig(backend, options, service_url, email)
 

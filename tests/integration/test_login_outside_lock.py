@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 import booking.services.accounts as accounts
 from booking.db import Database
 from booking.models import Conversation, Guardian
+from dialogs.engine import Engine
 from tests.unit import dialog_script
 from tests.unit.dialog_script import FIRST_PASSWORD, PASSWORD, Script
 
@@ -191,3 +192,26 @@ async def test_a_first_login_hashes_and_confirms_the_new_password_outside_the_lo
     durand = await guardian(sqlite_database, "durand")
     assert not durand.must_change_password
     assert dialog_script.FAST_HASHER.verify(durand.password_hash, "nouveau-mot-3")
+
+
+async def test_a_password_prompt_shown_by_another_process_is_verified_inside(
+    engine, town, argon2, sqlite_database, clock
+):
+    await at_password_prompt(engine)  # the prompt came from this engine…
+    restarted = Engine(sqlite_database, clock)  # …the password reaches another process
+    argon2.release.set()
+    parent = Script(restarted, "parent")
+
+    await parent.send(PASSWORD)
+
+    parent.says("Bonjour Jean-Paul").offers("Réserver")
+    assert parent.result.secret_received
+    assert argon2.calls == [("verify", False)]  # as before: inside the write transaction
+
+
+async def test_turns_away_from_a_password_prompt_read_nothing_before_their_transaction(
+    engine, town, sqlite_database
+):
+    parent = Script(engine, "parent")
+    await parent.login("dupont")
+    assert not engine._at_secret_step  # logged in: no conversation waits for a password
