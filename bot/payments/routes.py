@@ -111,7 +111,7 @@ def _translator(request: web.Request) -> Translator:
     return Translator("en" if request.headers.get("Accept-Language", "").startswith("en") else "fr")
 
 
-def _closed_page(t: Translator, payment: Payment, tz: ZoneInfo) -> web.Response:
+def _closed_page(t: Translator, payment: Payment) -> web.Response:
     if payment.state is PaymentState.PAID:
         return _page(
             t,
@@ -179,7 +179,7 @@ async def pay_page(request: web.Request) -> web.Response:
         return _unknown(t)
     context = await _load(request.app, payment)
     if not _open(payment, request.app[CLOCK].now()):
-        return _closed_page(t, payment, context.tz)
+        return _closed_page(t, payment)
     items = "".join(f"<li>{html.escape(line)}</li>" for line in item_lines(t, payment))
     amount = t.money(payment.amount_cents)
     until = payment.expires_at.astimezone(context.tz) if payment.expires_at else None
@@ -207,7 +207,7 @@ async def pay_start(request: web.Request) -> web.Response:
         return _unknown(t)
     context = await _load(app, payment)
     if not _open(payment, app[CLOCK].now()):
-        return _closed_page(t, payment, context.tz)
+        return _closed_page(t, payment)
     redirect = payment.details.get("redirect_url")
     if payment.provider_reference is None or not redirect:
         provider = app[PROVIDERS].get(payment.provider)
@@ -262,8 +262,7 @@ async def pay_done(request: web.Request) -> web.Response:
         await check_payment(request.app, payment.id, source="return")
         async with request.app[DATABASE].reading() as db:
             payment = await db.get(Payment, payment.id)
-    context = await _load(request.app, payment)
-    return _closed_page(t, payment, context.tz)
+    return _closed_page(t, payment)
 
 
 async def notify(request: web.Request) -> web.Response:
