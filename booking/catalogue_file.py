@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StringConstraints,
     ValidationError,
 )
 from sqlalchemy import delete, select
@@ -40,12 +41,14 @@ from booking.models import (
     Supplement,
     Tariff,
 )
+from booking.school_calendar import SCHOOL_ZONES
 from booking.services.common import places_taken
 
 MAX_CAPACITY = 10_000
 MAX_PRICE_CENTS = 1_000_000  # 10 000 €
 MAX_COUPONS = 100
 MAX_SPAN_DAYS = 731  # a pattern covers two school years at most
+MAX_ALIASES = 30
 
 _WEEKDAY_SPELLINGS = (
     ("mon", "monday", "lun", "lundi"),
@@ -125,6 +128,14 @@ def _holiday_names(value: Any) -> bool | list[str]:
     raise ValueError("must be true, false or a list of holiday names")
 
 
+def _school_zone(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().upper() in SCHOOL_ZONES:
+        return value.strip().upper()
+    raise ValueError("must be A, B or C (the school holiday zone)")
+
+
 def _timezone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
@@ -140,6 +151,8 @@ Weekday = Annotated[int, BeforeValidator(_weekday)]
 LocalDateTime = Annotated[dt.datetime, BeforeValidator(_local_datetime)]
 HolidayExceptions = Annotated[bool | list[str], PlainValidator(_holiday_names)]
 Text = Annotated[str, Field(max_length=200)]
+Alias = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+SchoolZone = Annotated[str | None, PlainValidator(_school_zone)]
 Capacity = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]
 Coupons = Annotated[int, Field(ge=0, le=MAX_COUPONS)]
 Age = Annotated[int, Field(ge=0, le=120)]
@@ -175,6 +188,7 @@ class StructureSpec(_Spec):
     coupon_price: Euros = 0
     reminder_hour: int = Field(18, ge=0, le=23)
     refund_via_provider: bool = False
+    school_zone: SchoolZone = None  # whose dates "les vacances de printemps" are
     payment: PaymentSpec = Field(default_factory=PaymentSpec)
 
 
@@ -271,6 +285,7 @@ class ActivitySpec(_Spec):
 
     code: Code = Field(max_length=64)
     name: Text = Field(min_length=1)
+    aliases: list[Alias] = Field(default_factory=list, max_length=MAX_ALIASES)
     description: str = Field("", max_length=5000)
     category: Category
     place: Text = ""
@@ -436,6 +451,8 @@ def _message(error: Mapping[str, Any]) -> str:
         return f"must be at most {ctx['max_length']} characters"
     if kind == "too_short":
         return f"must have at least {ctx['min_length']} item(s)"
+    if kind == "too_long":
+        return f"must have at most {ctx['max_length']} item(s)"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     return str(error["msg"])
@@ -483,6 +500,7 @@ def _check_activity(path: str, activity: ActivitySpec) -> Iterator[str]:
         yield f"{path}.tariffs: not used when payment_mode is coupons"
     for index, tariff in enumerate(activity.tariffs):
         yield from _check_tariff(f"{path}.tariffs[{index}]", tariff)
+    yield from _duplicates(path, "aliases", activity.aliases)
     yield from _duplicates(path, "supplements", [s.code for s in activity.supplements], "code")
     yield from _duplicates(path, "bus_routes", [r.name for r in activity.bus_routes], "name")
     for index, route in enumerate(activity.bus_routes):
@@ -505,11 +523,15 @@ def _check_tariff(path: str, tariff: TariffSpec) -> Iterator[str]:
         yield f"{path}.max_age: must be greater than min_age ({tariff.min_age})"
 
 
-def _duplicates(path: str, collection: str, keys: Sequence[str], key: str) -> Iterator[str]:
+def _duplicates(
+    path: str, collection: str, keys: Sequence[str], key: str | None = None
+) -> Iterator[str]:
+    """Entries of `collection` whose `key` (or whose value, without `key`) came before."""
     seen: dict[str, int] = {}
     for index, value in enumerate(keys):
         if value in seen:
-            yield f"{path}.{collection}[{index}].{key}: duplicate of {collection}[{seen[value]}]"
+            suffix = f".{key}" if key else ""
+            yield f"{path}.{collection}[{index}]{suffix}: duplicate of {collection}[{seen[value]}]"
         seen.setdefault(value, index)
 
 
@@ -914,6 +936,7 @@ async def _upsert_structure(
         "coupon_price_cents": spec.coupon_price,
         "reminder_hour": spec.reminder_hour,
         "refund_via_provider": spec.refund_via_provider,
+        "school_zone": spec.school_zone,
         "payment_settings": spec.payment.model_dump(exclude_none=True),
     }
     structure = await db.scalar(select(Structure).where(Structure.slug == spec.slug))
@@ -942,6 +965,7 @@ async def _upsert_activity(
     """The activity with this code, created or brought up to date: (activity, created, changed)."""
     values = {
         "name": spec.name,
+        "aliases": list(spec.aliases),
         "description": spec.description,
         "category": spec.category,
         "place": spec.place,

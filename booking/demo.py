@@ -172,6 +172,7 @@ def demo_catalogue(now: datetime) -> dict[str, Any]:
             "waitlist_hold_minutes": 24 * 60,
             "coupon_price": "2,50",
             "reminder_hour": 18,
+            "school_zone": "A",
         },
         "holidays": _holidays(today),
         "activities": [
@@ -234,6 +235,15 @@ def _school_day_activities(today: date) -> list[dict[str, Any]]:
         {
             "code": "periscolaire-matin",
             "name": "Accueil périscolaire du matin",
+            "aliases": [
+                "garderie du matin",
+                "garderie matin",
+                "garderie",
+                "accueil du matin",
+                "périscolaire matin",
+                "morning care",
+                "breakfast club",
+            ],
             "category": "periscolaire",
             **common,
             "booking_deadline": {"days": 2},
@@ -244,6 +254,16 @@ def _school_day_activities(today: date) -> list[dict[str, Any]]:
         {
             "code": "cantine",
             "name": "Restaurant scolaire",
+            "aliases": [
+                "cantine",
+                "repas",
+                "déjeuner",
+                "midi",
+                "restauration scolaire",
+                "canteen",
+                "lunch",
+                "school meals",
+            ],
             "category": "restauration",
             **common,
             "booking_deadline": {"working_days": 2, "at": "10:00"},
@@ -254,6 +274,16 @@ def _school_day_activities(today: date) -> list[dict[str, Any]]:
         {
             "code": "periscolaire-soir",
             "name": "Accueil périscolaire du soir",
+            "aliases": [
+                "garderie du soir",
+                "garderie soir",
+                "garderie",
+                "étude",
+                "accueil du soir",
+                "périscolaire soir",
+                "after-school",
+                "after school club",
+            ],
             "category": "periscolaire",
             **common,
             "booking_deadline": {"days": 1, "at": "12:00"},
@@ -277,8 +307,21 @@ def _wednesdays(today: date, capacity: int, price: str) -> dict[str, Any]:
     )
 
 
+_WEDNESDAY_ALIASES = [
+    "mercredi loisirs",
+    "mercredis",
+    "centre de loisirs du mercredi",
+    "centre aéré",
+    "ALSH",
+    "accueil de loisirs",
+    "Wednesday club",
+    "Wednesday leisure centre",
+]
+
+
 def _wednesday_activities(today: date) -> list[dict[str, Any]]:
     common = {
+        "aliases": _WEDNESDAY_ALIASES,
         "category": "alsh",
         "place": "Centre de loisirs des Tilleuls",
         "payment_mode": "immediate",
@@ -318,6 +361,15 @@ def _summer_activities(today: date) -> list[dict[str, Any]]:
         {
             "code": "ete-centre-loisirs",
             "name": "Été au centre de loisirs (3-12 ans)",
+            "aliases": [
+                "centre aéré",
+                "ALSH",
+                "centre de loisirs",
+                "vacances d'été",
+                "summer camp",
+                "summer club",
+                "holiday club",
+            ],
             "category": "alsh",
             "place": "Centre de loisirs des Tilleuls",
             "min_age": 3,
@@ -358,6 +410,7 @@ def _summer_activities(today: date) -> list[dict[str, Any]]:
         {
             "code": "sejour-mer",
             "name": "Séjour à la mer (8-12 ans)",
+            "aliases": ["séjour", "colonie", "colo", "camp", "stay at the seaside", "seaside camp"],
             "description": "Cinq jours à Pornic, transport et pension complète compris.",
             "category": "sejour",
             "min_age": 8,
@@ -384,6 +437,7 @@ def _sports_school(today: date) -> dict[str, Any]:
     return {
         "code": "ems-multisport",
         "name": "École municipale des sports — multisport",
+        "aliases": ["école des sports", "EMS", "multisport", "sport", "sports school"],
         "category": "ems",
         "place": "Gymnase Coubertin",
         "min_age": 6,
@@ -405,6 +459,7 @@ def _family_climbing(today: date) -> dict[str, Any]:
     return {
         "code": "escalade-en-famille",
         "name": "Escalade en famille",
+        "aliases": ["escalade", "grimpe", "mur d'escalade", "climbing", "family climbing"],
         "description": "Parents et enfants grimpent ensemble, encadrés par un moniteur.",
         "category": "sport",
         "place": "Mur d'escalade du gymnase Coubertin",

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache
 
-from dateutil.easter import easter
-
 from booking.refusals import Refusal
+from booking.school_calendar import public_holidays
 
 
 def age_on(birth_date: date, day: date) -> int:
@@ -30,23 +29,8 @@ def age_refusal(min_age: int, max_age: int | None, birth_date: date, day: date) 
 
 @cache
 def french_public_holidays(year: int) -> frozenset[date]:
-    """Jours fériés of metropolitan France."""
-    easter_sunday = easter(year)
-    return frozenset(
-        {
-            date(year, 1, 1),
-            easter_sunday + timedelta(days=1),
-            date(year, 5, 1),
-            date(year, 5, 8),
-            easter_sunday + timedelta(days=39),
-            easter_sunday + timedelta(days=50),
-            date(year, 7, 14),
-            date(year, 8, 15),
-            date(year, 11, 1),
-            date(year, 11, 11),
-            date(year, 12, 25),
-        }
-    )
+    """Jours fériés of France (the `holidays` library's list, see `school_calendar`)."""
+    return frozenset(public_holidays(year))
 
 
 def is_working_day(day: date) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from booking.school_calendar import SCHOOL_HOLIDAY_KINDS
+
 # All patterns below apply to normalised text: lower-case, without accents, apostrophes and
 # hyphens between letters replaced by spaces ("aujourd'hui" -> "aujourd hui").
 
@@ -22,7 +24,7 @@ class Vocabulary:
     article: str  # in front of a day number: "le 12" / "the 12th"
     day_article: str  # in front of a day number alone: "le 17" / "on the 17th"
     plural_article: str  # "les 3" alone is a quantity ("les 3 activites"), "les 3 et 5" days
-    day_needs_ordinal: bool  # "the 5" alone is not a day, "the 5th" is
+    day_needs_ordinal: bool  # "the 5" alone is not a day, "the 5th" (or "5th" alone) is
     list_separator: str  # between the days of a list: "3, 5 et 12"
     day_of: str  # between a day and a month: "" / "the 12th of march"
     month_first: bool  # "march 12" is a valid order
@@ -37,23 +39,44 @@ class Vocabulary:
     week_offsets: tuple[tuple[str, int], ...]  # "la semaine prochaine" is 1 week ahead
     weeks_ahead: tuple[str, ...]  # "{n}" is replaced by a number pattern
     month_offsets: tuple[tuple[str, int], ...]
+    attached_month_offsets: tuple[tuple[str, int], ...]  # only right after days or weekdays
     month_preposition: str
     day_offsets: tuple[tuple[str, int], ...]  # "demain" is 1 day ahead; longest first
     days_ahead: tuple[str, ...]
     this_weekend: str
     next_weekend: str  # the first Saturday and Sunday strictly after today
-    of_next_month: str  # "le 12 du mois prochain"
+    of_month_offsets: tuple[tuple[str, int], ...]  # "le 12 du mois prochain": 1 month ahead
     weekday_filters: tuple[tuple[str, frozenset[int]], ...]  # "en semaine": Monday to Friday
     recurrence: str  # "tous les mercredis": every such weekday of the period
     this_weekday: str  # "ce mercredi" may be today
     later_weekday: tuple[tuple[str, int], ...]  # "mercredi en huit": one more week
     exception: str  # "sauf le 17"
+    day_after: str  # "demain et le lendemain": the day after the one just named
+    week_word: str  # units of "un mercredi sur deux", "les 2 prochaines semaines"
+    day_word: str
+    month_word: str
+    every_nth: tuple[str, ...]  # "{unit}" and "{n}" are replaced; without "{n}", every other
+    fortnightly: str  # "tous les quinze jours": every other week
+    next_count: tuple[str, ...]  # "les {n} prochains {unit}": the next n of them
+    school_holidays: tuple[tuple[str, tuple[str, ...]], ...]  # phrase -> kinds of period
+    until_holidays: str  # "jusqu'aux vacances de printemps": from today to the day before
+    public_holidays: tuple[tuple[str, str], ...]  # phrase -> the `holidays` library's name
+    all_public_holidays: str  # "sauf les jours feries"
+    connectors: str  # small words that belong to the date phrase they touch
     units: str  # words after a number that make it a quantity, not a day ("7 ans")
     fallback_marker: str  # what dateparser may still find ("in a fortnight")
 
 
 WEEKDAYS_OFF = frozenset({5, 6})
 WORKING_DAYS = frozenset({0, 1, 2, 3, 4})
+EVERY_DAY = frozenset(range(7))
+_EN_HOLIDAY = r"(?:half\s+term|holidays?|break|vacations?)"
+
+
+def _fr_school(name: str) -> str:
+    """ "les vacances (scolaires) de printemps", the article and "scolaires" optional."""
+    return rf"(?:les\s+)?vacances\s+(?:scolaires\s+)?(?:{name})"
+
 
 FR_MONTHS = {
     "janvier": 1,
@@ -199,7 +222,7 @@ FRENCH = Vocabulary(
     plural_article="les",
     day_needs_ordinal=False,
     list_separator=r"(?:\s*,\s*(?:et\s+)?|\s+(?:et|&)\s+)(?:le\s+)?",
-    day_of="",
+    day_of=r"(?:du\s+mois\s+d(?:e\s+|\s*))?",  # "le 12 du mois de mars"
     month_first=False,
     range_from=r"du|de|d|depuis\s+le|a\s+partir\s+du",
     range_article=r"du|le|les",
@@ -220,9 +243,11 @@ FRENCH = Vocabulary(
     weeks_ahead=(r"dans\s+{n}\s+semaines?",),
     month_offsets=(
         (r"(?:le\s+)?mois\s+(?:prochain|suivant|d\s*apres)|(?:le\s+)?prochain\s+mois", 1),
-        (r"ce\s+mois(?:\s+ci)?", 0),
+        (r"ce\s+mois(?:\s+ci)?|(?:le|du)\s+mois\s+en\s+cours|tout\s+le\s+mois(?!\s+(?:de|d)\b)", 0),
     ),
-    month_preposition=r"en|de|d|du\s+mois\s+de|mois\s+de|pour",
+    # "du mois" is this month only after days: "tous les mercredis du mois", not "le prix du mois"
+    attached_month_offsets=((r"du\s+mois(?!\s+(?:de|d|dernier|precedent)\b)", 0),),
+    month_preposition=r"en|de|d|(?:tout\s+le\s+|le\s+|du\s+)?mois\s+(?:de|d)|pour",
     day_offsets=(
         (r"demain\s+en\s+huit", 8),
         (r"aujourd\s*hui\s+en\s+huit", 7),
@@ -233,15 +258,72 @@ FRENCH = Vocabulary(
     days_ahead=(r"dans\s+{n}\s+jours?",),
     this_weekend=r"ce\s+week\s*end",
     next_weekend=r"(?:le\s+)?week\s*end\s+prochain|(?:le\s+)?prochain\s+week\s*end",
-    of_next_month=r"du\s+mois\s+prochain",
+    of_month_offsets=(
+        (r"du\s+mois\s+(?:prochain|suivant)", 1),
+        (
+            r"(?:du|de\s+ce)\s+mois(?:\s+ci|\s+en\s+cours)?"
+            r"(?!\s+(?:de|d|dernier|precedent|prochain|suivant)\b)",
+            0,
+        ),
+    ),
     weekday_filters=(
         (r"en\s+semaine|(?:les\s+)?jours?\s+de\s+semaine|(?:les\s+)?jours\s+ouvres", WORKING_DAYS),
         (r"(?:le|les)\s+week\s*ends?", WEEKDAYS_OFF),
+        (r"(?:tous|toutes)\s+les\s+jours|chaque\s+jour", EVERY_DAY),
     ),
     recurrence=r"(?:(?:tous|toutes)\s+les|chaque)\s+(?:{weekday}|jours?)",
     this_weekday=r"ce|cet",
     later_weekday=((r"en\s+huit", 7), (r"en\s+quinze", 14)),
     exception=(r"sauf|excepte|hormis|a\s+part|mais\s+pas|a\s+l\s+exception\s+(?:du|des|de)|hors"),
+    day_after=r"(?:le\s+)?lendemain|le\s+jour\s+suivant",
+    week_word=r"semaines?",
+    day_word=r"jours?",
+    month_word=r"mois",
+    every_nth=(
+        r"une?\s+{unit}\s+sur\s+{n}",
+        r"(?:tous|toutes)\s+les\s+{n}\s+{unit}",
+    ),
+    fortnightly=r"(?:tous|toutes)\s+les\s+(?:quinze|15)\s+jours|chaque\s+quinzaine",
+    next_count=(
+        r"(?:les|des|aux)\s+{n}\s+prochain(?:e)?s\s+{unit}",
+        r"(?:les|des|aux)\s+{n}\s+{unit}\s+(?:prochain(?:e)?s|suivant(?:e)?s|a\s+venir)",
+    ),
+    school_holidays=(
+        (_fr_school(r"(?:de\s+)?(?:la\s+)?toussaint|d\s*automne"), ("toussaint",)),
+        (_fr_school(r"de\s+noel|de\s+fin\s+d\s*annee|des\s+fetes"), ("noel",)),
+        (_fr_school(r"d\s*hiver|de\s+fevrier|de\s+ski"), ("hiver",)),
+        (_fr_school(r"de\s+printemps|de\s+paques|d\s*avril"), ("printemps",)),
+        (
+            _fr_school(r"d\s*ete") + r"|(?:les\s+)?grandes\s+vacances|cet\s+ete|l\s*ete\s+prochain",
+            ("ete",),
+        ),
+        (
+            r"(?:le\s+)?pont\s+de\s+l\s*ascension|" + _fr_school(r"de\s+l\s*ascension"),
+            ("ascension",),
+        ),
+        (
+            r"(?:les\s+)?prochaines\s+vacances(?:\s+scolaires)?|(?:les\s+)?vacances\s+scolaires"
+            r"|pendant\s+les\s+vacances",
+            SCHOOL_HOLIDAY_KINDS,
+        ),
+    ),
+    until_holidays=r"jusqu\s*(?:aux|au|a)|avant",
+    public_holidays=(
+        (r"(?:le\s+)?lundi\s+de\s+paques", "Easter Monday"),
+        (r"(?:le\s+)?(?:jeudi\s+de\s+)?l\s*ascension", "Ascension Day"),
+        (r"(?:le\s+)?(?:lundi\s+de\s+)?(?:la\s+)?pentecote", "Pentecost Monday"),
+        (r"(?:la\s+)?fete\s+du\s+travail", "Labor Day"),
+        (r"(?:la\s+)?fete\s+de\s+la\s+victoire|(?:le\s+)?jour\s+de\s+la\s+victoire", "Victory Day"),
+        (r"(?:la\s+)?fete\s+nationale", "National Day"),
+        (r"l\s*assomption", "Assumption Day"),
+        (r"(?:la\s+)?toussaint", "All Saints' Day"),
+        (r"l\s*armistice", "Armistice Day"),
+        # "Noel" alone, or "pour Noel", may be a child's first name
+        (r"(?:le\s+)?jour\s+de\s+noel", "Christmas Day"),
+        (r"(?:le\s+)?jour\s+de\s+l\s*an|(?:le\s+)?nouvel\s+an", "New Year's Day"),
+    ),
+    all_public_holidays=r"(?:les\s+)?jours?\s+feries?|(?:les\s+)?feries",
+    connectors=r"et|de|du|des|d|le|la|les|l|a|au|aux|en|pendant|durant|pour|sur|tous|toutes|chaque",
     units=(
         r"ans?\b|annees?\b|mois\b|jours?\b|semaines?\b|h\b|heures?\b|min|secondes?\b"
         r"|euros?\b|eur\b|centimes?\b|enfants?\b|places?\b|personnes?\b|fois\b|%|kg\b|km\b"
@@ -297,9 +379,10 @@ ENGLISH = Vocabulary(
     weeks_ahead=(r"in\s+{n}\s+weeks?(?:\s+time)?", r"{n}\s+weeks?\s+from\s+(?:now|today)"),
     month_offsets=(
         (r"next\s+month|the\s+following\s+month", 1),
-        (r"this\s+month", 0),
+        (r"this\s+month|the\s+current\s+month|(?:all|the\s+whole)\s+month", 0),
     ),
-    month_preposition=r"in|of|during|for|throughout",
+    attached_month_offsets=((r"(?:of|in)\s+the\s+month(?!\s+of\b)", 0),),
+    month_preposition=r"(?:in|for|during|throughout)\s+the\s+month\s+of|in|of|during|for|throughout",
     day_offsets=(
         (r"a\s+week\s+from\s+tomorrow", 8),
         (r"a\s+week\s+from\s+today", 7),
@@ -310,19 +393,77 @@ ENGLISH = Vocabulary(
     days_ahead=(r"in\s+{n}\s+days?(?:\s+time)?", r"{n}\s+days?\s+from\s+(?:now|today)"),
     this_weekend=r"this\s+week\s*end",
     next_weekend=r"next\s+week\s*end",
-    of_next_month=r"of\s+next\s+month",
+    of_month_offsets=(
+        (r"of\s+(?:next|the\s+following)\s+month", 1),
+        (r"of\s+(?:this|the|the\s+current)\s+month(?!\s+of\b)", 0),
+    ),
     weekday_filters=(
         (r"(?:on\s+)?weekdays|working\s+days|school\s+days|(?:every\s+)?weekday", WORKING_DAYS),
         (r"(?:on\s+)?(?:the\s+)?week\s*ends?", WEEKDAYS_OFF),
+        (r"(?:every|each)\s*day|daily|all\s+days", EVERY_DAY),
     ),
     recurrence=r"(?:every|each)\s+(?:{weekday}|days?)",
     this_weekday=r"this",
-    later_weekday=((r"after\s+next", 7),),
+    later_weekday=((r"after\s+next", 7), (r"week\b", 7)),  # "Thursday week"
     exception=r"except(?:\s+for|\s+on)?|excluding|but\s+not|apart\s+from|other\s+than|not\s+on",
+    day_after=r"the\s+(?:day\s+after|next\s+day|following\s+day)(?!\s+tomorrow)",
+    week_word=r"weeks?",
+    day_word=r"days?",
+    month_word=r"months?",
+    every_nth=(
+        r"every\s+(?:other|second|alternate)\s+{unit}",
+        r"alternate\s+{unit}",
+        r"(?:one|a)\s+{unit}\s+(?:in|out\s+of)\s+{n}",
+        r"every\s+{n}\s+{unit}",
+    ),
+    fortnightly=r"every\s+fortnight|fortnightly",
+    next_count=(r"(?:the\s+)?next\s+{n}\s+{unit}", r"the\s+{n}\s+(?:next|following)\s+{unit}"),
+    school_holidays=(
+        (
+            r"(?:autumn|fall|october|all\s+saints|toussaint|halloween)\s+"
+            + _EN_HOLIDAY
+            + r"|half\s+term\s+(?:in\s+)?october|october\s+half\s+term",
+            ("toussaint",),
+        ),
+        (r"(?:christmas|xmas|new\s+year)\s+" + _EN_HOLIDAY, ("noel",)),
+        (
+            r"(?:winter|february|ski)\s+" + _EN_HOLIDAY + r"|half\s+term\s+(?:in\s+)?february",
+            ("hiver",),
+        ),
+        (r"(?:spring|easter|april)\s+" + _EN_HOLIDAY, ("printemps",)),
+        (r"(?:summer)\s+" + _EN_HOLIDAY + r"|this\s+summer|next\s+summer", ("ete",)),
+        (
+            r"(?:the\s+)?ascension\s+(?:bridge|long\s+weekend|weekend|holidays?|break)",
+            ("ascension",),
+        ),
+        (r"(?:the\s+)?half\s+terms?", ("toussaint", "hiver")),
+        (
+            r"(?:the\s+)?(?:next\s+)?school\s+(?:holidays?|vacations?)|(?:the\s+)?next\s+holidays"
+            r"|during\s+the\s+holidays",
+            SCHOOL_HOLIDAY_KINDS,
+        ),
+    ),
+    until_holidays=r"until|till|up\s+to|before",
+    public_holidays=(
+        (r"easter\s+monday", "Easter Monday"),
+        (r"ascension(?:\s+day|\s+thursday)?", "Ascension Day"),
+        (r"(?:whit|pentecost|whitsun)\s*monday|whitsun|pentecost", "Pentecost Monday"),
+        (r"labou?r\s+day|may\s+day", "Labor Day"),
+        (r"v\s*e\s+day|victory\s+(?:in\s+europe\s+)?day", "Victory Day"),
+        (r"bastille\s+day|(?:french\s+)?national\s+day", "National Day"),
+        (r"assumption\s+day|(?:the\s+)?feast\s+of\s+the\s+assumption", "Assumption Day"),
+        (r"all\s+saints\s*s?\s+day", "All Saints' Day"),
+        (r"armistice\s+day", "Armistice Day"),
+        (r"christmas\s+day|(?:on|at)\s+christmas(?!\s+eve)", "Christmas Day"),
+        (r"new\s+year\s*s?\s+day", "New Year's Day"),
+    ),
+    all_public_holidays=r"(?:the\s+)?(?:public|bank|national)\s+holidays?",
+    connectors=r"and|of|the|on|in|at|for|during|from|every|each",
     units=(
         r"years?\b|yrs?\b|months?\b|days?\b|weeks?\b|h\b|hours?\b|hrs?\b|min|seconds?\b"
         r"|[ap]\.?m\b|o\s*clock\b|euros?\b|dollars?\b|pounds?\b|kids?\b|child|children\b"
-        r"|people\b|persons?\b|places?\b|spots?\b|seats?\b|times\b|%|of\s+(?:us|them|you)\b"
+        r"|people\b|persons?\b|places?\b|spots?\b|seats?\b|times?\b|%|of\s+(?:us|them|you)\b"
+        r"|grade\b|floor\b|birthday\b|anniversary\b"
     ),
     fallback_marker=r"\b(?:in|from|after)\b.*\b(?:days?|weeks?|fortnight)\b",
 )

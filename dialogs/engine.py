@@ -43,11 +43,14 @@ from booking.services.conversations import (
     save_conversation,
 )
 from dialogs import flows  # noqa: F401 - registers the actions and steps
-from dialogs.flows.common import global_text, not_understood
+from dialogs.flows.account import check_password_first, redeem_code
+from dialogs.flows.common import not_understood
+from dialogs.flows.requests import cancel_request, on_text
 from dialogs.i18n import Translator, pick_locale
 from dialogs.replies import Reply
 from dialogs.state import State
 from dialogs.turn import ACTIONS, TEXT_HANDLERS, Turn
+from dialogs.understanding import Frame
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 2000
@@ -162,8 +165,6 @@ class Engine:
         state = State.from_json(conversation.state)
         if state.step not in SECRET_STEPS:
             return None
-        from dialogs.flows.account import check_password_first
-
         checked = await check_password_first(self.database, state, text, now)
         return None if checked is None else (conversation.version, checked)
 
@@ -180,8 +181,6 @@ async def dispatch(turn: Turn, incoming: Incoming) -> None:
         await _press(turn, incoming.button)
         return
     if incoming.link_code is not None:
-        from dialogs.flows.account import redeem_code
-
         await redeem_code(turn, incoming.link_code)
         return
     if incoming.command is not None:
@@ -195,17 +194,13 @@ async def dispatch(turn: Turn, incoming: Incoming) -> None:
     if handler is not None and getattr(handler, "raw", False):
         await handler(turn, text)  # a login or a password: never read as a command
         return
-    if await global_text(turn, text):
-        return
     if handler is not None and await handler(turn, text):
-        return
-    await not_understood(turn)
+        return  # the step's own reading ("30 €" when a top-up amount is asked)
+    await on_text(turn, text)
 
 
 async def run_command(turn: Turn, command: str) -> None:
     """A channel command (/reserver, /annuler…): the same as the button or request."""
-    from dialogs.flows.dispatch_text import intent_text
-
     if command not in COMMANDS:
         await not_understood(turn)
     elif command == "start":
@@ -214,7 +209,11 @@ async def run_command(turn: Turn, command: str) -> None:
     elif command == "language":
         await ACTIONS["language"](turn, "en" if turn.t.locale == "fr" else "fr")
     elif command == "cancel":
-        await intent_text(turn, "cancel", "")
+        if turn.state.logged_in:
+            await cancel_request(turn, Frame(intent="cancel"))
+        else:
+            turn.say(turn.t._("Connectez-vous d'abord pour cela."))
+            await turn.show("login_user")
     elif command == "logout" and not turn.state.logged_in:
         await turn.show("start")
     else:

@@ -17,7 +17,8 @@ class State:
     activity_id: int | None = None
     month: str | None = None  # "2027-03": the calendar shown
     to_cancel: list[int] = field(default_factory=list)  # bookings picked for cancellation
-    question: dict[str, Any] = field(default_factory=dict)  # what an ambiguity asked back
+    question: dict[str, Any] = field(default_factory=dict)  # browse filters, login in progress
+    request: dict[str, Any] = field(default_factory=dict)  # the request being filled
     lapsed_told: list[int] = field(default_factory=list)  # expired basket items already named
     nonce: str = ""
     buttons: dict[str, list[Any]] = field(default_factory=dict)  # key -> [action, *args]
@@ -40,3 +41,4 @@ class State:
         self.month = None
         self.to_cancel = []
         self.question = {}
+        self.request = {}

@@ -67,6 +67,8 @@ class Turn:
     # Buttons an earlier message of this turn offers, shown on the step's message instead
     # (channels keep only the last message's buttons active).
     pending_rows: list[list[Button]] = field(default_factory=list)
+    # What the recap shown by this turn must say first: days that could not be added, why.
+    recap_notes: list[str] = field(default_factory=list)
     telegram_username: str | None = None  # offer to link Telegram when the bot is known
     public_url: str = "http://127.0.0.1:8080"  # where payment links point
     conversation_id: int | None = None

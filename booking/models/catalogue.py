@@ -6,6 +6,7 @@ import enum
 from datetime import date, datetime, time
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Date,
@@ -88,6 +89,8 @@ class Activity(Base):
     waitlist_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     enrolment_required: Mapped[bool] = mapped_column(Boolean, default=False)
     children_per_adult: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What parents call it ("centre aéré", "ALSH", "garderie"), for understanding messages.
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     waves: Mapped[list[OpeningWave]] = relationship(lazy="raise", order_by="OpeningWave.opens_at")
 

@@ -11,7 +11,10 @@ from booking.models.base import Base
 
 
 class Structure(Base):
-    """A town (or group of towns) running children's services."""
+    """A town (or group of towns) running children's services.
+
+    `school_zone` is the town's school holiday zone (A, B or C), or None when unknown.
+    """
 
     __tablename__ = "structures"
 
@@ -26,6 +29,7 @@ class Structure(Base):
     reminder_hour: Mapped[int] = mapped_column(Integer, default=18)
     refund_via_provider: Mapped[bool] = mapped_column(Boolean, default=False)
     payment_settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    school_zone: Mapped[str | None] = mapped_column(String(1), nullable=True)
 
 
 class Household(Base):

@@ -48,6 +48,7 @@ def _render(view: ActivityView, locale: str) -> dict[str, Any]:
     return {
         "code": activity.code,
         "name": activity.name,
+        "aliases": list(activity.aliases),
         "category": activity.category.value,
         "description": activity.description,
         "place": activity.place,

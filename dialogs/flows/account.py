@@ -18,8 +18,11 @@ from booking.services.accounts import (
     password_matches,
     password_refusal,
 )
+from booking.services.links import create_link_code, redeem_link_code
 from dialogs.explain import explain
-from dialogs.flows.common import nav_row, show_menu, show_start
+from dialogs.flows.common import nav_row, require_login, show_menu, show_start
+from dialogs.i18n import Translator
+from dialogs.replies import Link
 from dialogs.state import State
 from dialogs.turn import Turn, action, step, text_handler
 
@@ -94,8 +97,6 @@ async def _logged_in(turn: Turn, guardian: Guardian) -> None:
     state.household_id = None
     state.question = {"household_id": guardian.household_id}
     if guardian.language and state.locale is None:
-        from dialogs.i18n import Translator
-
         state.locale = guardian.language
         turn.t = Translator(guardian.language)
     if guardian.must_change_password:
@@ -232,30 +233,8 @@ async def logout(turn: Turn) -> None:
     await show_start(turn)
 
 
-def require_login(function):  # noqa: ANN001, ANN201
-    """Actions for logged-in parents only; others are asked to log in first."""
-
-    async def guarded(turn: Turn, *args: object) -> None:
-        if not turn.state.logged_in:
-            if turn.state.step in ("new_password", "new_password_confirm", "terms"):
-                await turn.show()
-                return
-            turn.say(turn.t._("Connectez-vous d'abord pour cela."))
-            await turn.show("login_user")
-            return
-        await function(turn, *args)
-
-    guarded.__name__ = function.__name__
-    return guarded
-
-
-__all__ = ["nav_row", "require_login"]
-
-
 async def redeem_code(turn: Turn, code: str) -> None:
     """`/start <code>` from the deep link a web chat session showed: log this chat in."""
-    from booking.services.links import redeem_link_code
-
     guardian = await redeem_link_code(turn.db, code, turn.now)
     if guardian is None:
         turn.say(
@@ -275,9 +254,6 @@ async def redeem_code(turn: Turn, code: str) -> None:
 @require_login
 async def link_telegram(turn: Turn) -> None:
     """Show a one-time deep link that logs a Telegram chat in as this guardian."""
-    from booking.services.links import create_link_code
-    from dialogs.replies import Link
-
     if not turn.telegram_username:
         turn.say(turn.t._("Telegram n'est pas disponible pour le moment."))
         await show_menu(turn)

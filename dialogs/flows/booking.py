@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
-
-from babel.dates import format_date
 
 from booking import rules
 from booking.models import BookingState, Participant
@@ -19,12 +16,10 @@ from booking.services.queries import (
     sessions_on_days,
 )
 from dialogs.calendar import month_calendar
-from dialogs.dates import AmbiguousDate, DateSelection, parse_dates
+from dialogs.dates import DateSelection
 from dialogs.explain import explain
-from dialogs.flows.account import require_login
-from dialogs.flows.common import nav_row
-from dialogs.intents import fold
-from dialogs.turn import Turn, action, step, text_handler
+from dialogs.flows.common import basket_line, nav_row, recap_button, require_login
+from dialogs.turn import Turn, action, step
 
 TAPPABLE = {"open", "in_basket", "booked", "waitlist"}
 
@@ -42,6 +37,7 @@ def child_label(turn: Turn, child: Participant) -> str:
 @action("book")
 @require_login
 async def start_booking(turn: Turn) -> None:
+    turn.state.request = {}
     kids = await children(turn)
     if len(kids) == 1:
         await choose_child(turn, kids[0].id)
@@ -135,12 +131,19 @@ async def choose_activity(turn: Turn, activity_id: int) -> None:
         await turn.show("activity")
         return
     state.activity_id = activity_id
+    request = state.request
+    if request.get("intent") == "book" and state.participant_id in request.get("children", []):
+        # A request is being filled (its dates, its other children): it goes on from here.
+        request["activities"] = [activity_id]
+        request.setdefault("choice", {})[str(state.participant_id)] = activity_id
+        await turn.show("ask")
+        return
     first = choice.next_session.day if choice.next_session else turn.now.date()
     state.month = f"{first.year:04d}-{first.month:02d}"
     await turn.show("calendar")
 
 
-def _month(turn: Turn) -> tuple[int, int]:
+def shown_month(turn: Turn) -> tuple[int, int]:
     try:
         year, month = (int(part) for part in (turn.state.month or "").split("-"))
         date(year, month, 1)
@@ -165,7 +168,7 @@ async def show_calendar(turn: Turn) -> None:
     t = turn.t
     household, kids = await household_with_children(turn.db, state.household_id)
     child = next(c for c in kids if c.id == state.participant_id)
-    year, month = _month(turn)
+    year, month = shown_month(turn)
     days = await month_days(
         turn.db,
         household=household,
@@ -199,8 +202,6 @@ async def show_calendar(turn: Turn) -> None:
         marked_for_cancel=set(state.to_cancel),
     )
     activity_name = days[0].session.activity.name if days else ""
-    from dialogs.flows.recap import basket_line, recap_button
-
     text = t._(
         "{name} — {activity}. Touchez un jour pour l'ajouter au panier ou l'en retirer, ou "
         "écrivez des dates (« tous les mercredis », « du 6 au 10 »).",
@@ -213,7 +214,7 @@ async def show_calendar(turn: Turn) -> None:
     if line:
         text += "\n" + line
     rows = [
-        [await recap_button(turn)],
+        [recap_button(turn)],
         [
             turn.button(t._("Autre activité"), "change_activity"),
             turn.button(t._("Autre enfant"), "change_child"),
@@ -249,7 +250,7 @@ async def toggle_day(turn: Turn, session_id: int) -> None:
     t = turn.t
     household, kids = await household_with_children(turn.db, state.household_id)
     child = next((c for c in kids if c.id == state.participant_id), None)
-    year, month = _month(turn)
+    year, month = shown_month(turn)
     days = (
         await month_days(
             turn.db,
@@ -343,57 +344,6 @@ async def waitlist(turn: Turn, participant_id: int, session_id: int) -> None:
             )
         )
     await turn.show("calendar")
-
-
-_WEEKDAY = re.compile(
-    r"\b(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday"
-    r"|thursday|friday|saturday|sunday)s?\b"
-)
-
-
-@text_handler("calendar")
-async def typed_dates(turn: Turn, text: str) -> bool:
-    state = turn.state
-    parsed = parse_dates(text, now=turn.now, locale=turn.t.locale)
-    if parsed is None and _WEEKDAY.search(fold(text)):
-        # "tous les mercredis" without a period: the month on screen is the period.
-        year, month = _month(turn)
-        shown = format_date(date(year, month, 1), "LLLL y", locale=turn.t.locale)
-        parsed = parse_dates(f"{text} {shown}", now=turn.now, locale=turn.t.locale)
-    if parsed is None:
-        return False
-    if isinstance(parsed, AmbiguousDate):
-        await ask_which_date(turn, parsed)
-        return True
-    await add_days(turn, state.participant_id, state.activity_id, parsed)
-    await turn.show("calendar")
-    return True
-
-
-async def ask_which_date(turn: Turn, ambiguous: AmbiguousDate) -> None:
-    t = turn.t
-    turn.say(
-        t._("« {text} » : quelle date voulez-vous dire ?", text=ambiguous.text),
-        [
-            [turn.button(t.day_with_year(day), "pick_date", day.isoformat())]
-            for day in ambiguous.candidates
-        ]
-        + [nav_row(turn, back=False)],
-    )
-
-
-@action("pick_date")
-@require_login
-async def picked_date(turn: Turn, iso_day: str) -> None:
-    day = date.fromisoformat(iso_day)
-    state = turn.state
-    if state.step == "calendar" and state.activity_id and state.participant_id:
-        await add_days(turn, state.participant_id, state.activity_id, DateSelection((day,)))
-        await turn.show("calendar")
-        return
-    from dialogs.flows.dispatch_text import continue_question
-
-    await continue_question(turn, DateSelection((day,)))
 
 
 async def add_days(

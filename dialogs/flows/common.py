@@ -1,8 +1,10 @@
-"""Steps every conversation shares: welcome, main menu, help, language, back, not understood."""
+"""What every flow shares: welcome, main menu, help, language, back, not understood, the
+login guard, and the basket line; flows import this module, never one another in a circle."""
 
 from __future__ import annotations
 
-from dialogs.intents import intent_of
+from booking.services.basket import basket_items
+from dialogs.i18n import Translator
 from dialogs.replies import Button
 from dialogs.turn import Turn, action, step
 
@@ -117,41 +119,82 @@ async def show_help(turn: Turn) -> None:
 
 @action("language")
 async def set_language(turn: Turn, locale: str) -> None:
-    from dialogs.i18n import Translator
-
     turn.state.locale = locale
     turn.t = Translator(locale)
     turn.say(turn.t._("C'est noté, je vous parle en français."))
     await turn.show()
 
 
-async def global_text(turn: Turn, text: str) -> bool:
-    """Commands understood at any step; False lets the step read the text."""
-    intent = intent_of(text)
-    if intent == "help":
-        await show_help(turn)
-    elif intent == "menu":
-        await show_menu(turn)
-    elif intent == "back":
-        await go_back(turn)
-    elif intent in ("language_en", "language_fr"):
-        await set_language(turn, intent.removeprefix("language_"))
-    elif intent == "logout" and turn.state.logged_in:
-        from dialogs.flows.account import logout
-
-        await logout(turn)
-    else:
-        from dialogs.flows.dispatch_text import intent_text
-
-        return await intent_text(turn, intent, text)
-    return True
-
-
-async def not_understood(turn: Turn) -> None:
-    turn.say(
-        turn.t._(
-            "Je n'ai pas compris. Utilisez les boutons, ou écrivez par exemple « réserver », "
-            "« mes réservations » ou « aide »."
+def step_examples(turn: Turn) -> str:
+    """What a parent may write at the step shown: examples that make sense there."""
+    t = turn.t
+    step_name = turn.state.step
+    if step_name == "calendar":
+        return t._(
+            "touchez des jours, ou écrivez des dates (« tous les mardis de mars », « du 6 au 10 »),"
+            " « valider » pour le récapitulatif ou « abandonner »"
         )
+    if step_name == "recap":
+        return t._(
+            "écrivez « oui » pour confirmer, « ajoute le 24 », « enlève le 17 » ou « abandonner »"
+        )
+    if step_name in ("child", "activity", "ask"):
+        return t._("touchez un bouton, ou écrivez un prénom ou une activité (« cantine »)")
+    if not turn.state.logged_in:
+        return t._("écrivez « connexion », « quelles activités pour 7 ans ? » ou « aide »")
+    return t._(
+        "écrivez par exemple « inscris Léa à la cantine demain », « mes réservations » ou « aide »"
     )
+
+
+async def not_understood(turn: Turn, fragment: str = "") -> None:
+    t = turn.t
+    if fragment:
+        text = t._("Je n'ai pas compris « {text} ».", text=fragment)
+    else:
+        text = t._("Je n'ai pas compris.")
+    turn.say(text + " " + t._("Ici, {examples}.", examples=step_examples(turn)))
     await turn.show()
+
+
+def require_login(function):  # noqa: ANN001, ANN201
+    """Actions for logged-in parents only; others are asked to log in first."""
+
+    async def guarded(turn: Turn, *args: object) -> None:
+        if not turn.state.logged_in:
+            if turn.state.step in ("new_password", "new_password_confirm", "terms"):
+                await turn.show()
+                return
+            turn.say(turn.t._("Connectez-vous d'abord pour cela."))
+            await turn.show("login_user")
+            return
+        await function(turn, *args)
+
+    guarded.__name__ = function.__name__
+    return guarded
+
+
+def price_text(turn: Turn, cents: int, coupons: int) -> str:
+    if coupons:
+        return turn.t.n_("{count} coupon", "{count} coupons", coupons)
+    return turn.t.money(cents)
+
+
+async def basket_line(turn: Turn) -> str:
+    """ "Panier : 3 séances, gardées jusqu'à 10:42." or nothing when empty."""
+    if turn.state.household_id is None:
+        return ""
+    _, items = await basket_items(turn.db, turn.state.household_id)
+    if not items:
+        return ""
+    expiry = min(item.held_until for item in items if item.held_until is not None)
+    return turn.t.n_(
+        "Panier : {count} séance, gardée jusqu'à {time}.",
+        "Panier : {count} séances, gardées jusqu'à {time}.",
+        len(items),
+        time=turn.t.time(expiry.astimezone(turn.tz)),
+    )
+
+
+def recap_button(turn: Turn) -> Button:
+    return turn.button(turn.t._("Récapitulatif et confirmation"), "recap")

@@ -12,9 +12,8 @@ from booking.services.payments import open_payment
 from booking.services.queries import upcoming_bookings
 from booking.services.statements import month_statement, wallet_forecasts
 from dialogs.explain import explain
-from dialogs.flows.account import require_login
-from dialogs.flows.common import menu_rows, nav_row
-from dialogs.flows.recap import price_text
+from dialogs.flows.common import menu_rows, nav_row, price_text, require_login
+from dialogs.flows.pay import history_lines, link_until, payment_link, payment_rows
 from dialogs.i18n import N_
 from dialogs.turn import Turn, action, step
 
@@ -100,8 +99,6 @@ async def show_bookings(turn: Turn, bookings: list | None = None) -> None:
     link = None
     unpaid = await open_payment(turn.db, state.household_id, turn.now)
     if unpaid is not None:  # places kept until paid: the link again, where the parent looks
-        from dialogs.flows.pay import link_until, payment_link
-
         lines.append("")
         lines.append(
             t._("En attente de paiement : {amount}.", amount=t.money(unpaid.amount_cents))
@@ -203,8 +200,6 @@ async def show_balance(turn: Turn) -> None:
                 lines.append(f"  · {t.short_day(payment.at.date())} — {what}")
         else:
             lines.append(t._("Aucun règlement."))
-    from dialogs.flows.pay import history_lines, payment_rows
-
     history = await history_lines(turn)
     if history:
         lines.append("")

@@ -15,11 +15,10 @@ from booking.services.payments import (
 )
 from booking.services.wallets import amount_owed
 from dialogs.explain import explain
-from dialogs.flows.account import require_login
-from dialogs.flows.common import nav_row
-from dialogs.intents import fold
+from dialogs.flows.common import nav_row, require_login
 from dialogs.replies import Button, Link
 from dialogs.turn import Turn, action, step, text_handler
+from dialogs.understanding.text import fold
 
 TOP_UP_CHOICES = (1000, 2000, 5000)
 COUPON_CHOICES = (5, 10, 20)

@@ -9,38 +9,9 @@ from booking.services.cancellation import cancel_booking
 from booking.services.payments import start_basket_payment
 from booking.services.queries import lapsed_basket_items, upcoming_bookings
 from dialogs.explain import explain
-from dialogs.flows.account import require_login
-from dialogs.flows.common import nav_row, show_menu
+from dialogs.flows.common import basket_line, nav_row, price_text, require_login, show_menu
 from dialogs.flows.pay import payment_link
-from dialogs.intents import intent_of
-from dialogs.replies import Button
-from dialogs.turn import Turn, action, step, text_handler
-
-
-def price_text(turn: Turn, cents: int, coupons: int) -> str:
-    if coupons:
-        return turn.t.n_("{count} coupon", "{count} coupons", coupons)
-    return turn.t.money(cents)
-
-
-async def basket_line(turn: Turn) -> str:
-    """ "Panier : 3 séances, gardées jusqu'à 10:42." or nothing when empty."""
-    if turn.state.household_id is None:
-        return ""
-    _, items = await basket_items(turn.db, turn.state.household_id)
-    if not items:
-        return ""
-    expiry = min(item.held_until for item in items if item.held_until is not None)
-    return turn.t.n_(
-        "Panier : {count} séance, gardée jusqu'à {time}.",
-        "Panier : {count} séances, gardées jusqu'à {time}.",
-        len(items),
-        time=turn.t.time(expiry.astimezone(turn.tz)),
-    )
-
-
-async def recap_button(turn: Turn) -> Button:
-    return turn.button(turn.t._("Récapitulatif et confirmation"), "recap")
+from dialogs.turn import Turn, action, step
 
 
 @action("recap")
@@ -88,15 +59,17 @@ async def show_recap(turn: Turn) -> None:
         if item.booking.id in state.to_cancel
     ]
     lapsed = await lapsed_items(turn)
+    notes = turn.recap_notes
+    turn.recap_notes = []
     if not items and not cancels and not lapsed:
         state.step = "menu"
         turn.say(
-            t._("Votre panier est vide."),
+            "\n".join([*notes, t._("Votre panier est vide.")]),
             [[turn.button(t._("Réserver"), "book")], nav_row(turn, back=False)],
         )
         return
     state.step = "recap"
-    lines = [t._("Récapitulatif :")]
+    lines = [*notes, *([""] if notes else []), t._("Récapitulatif :")]
     total_cents = total_coupons = 0
     lines.extend(lapsed_line(turn, booking) for booking in lapsed)
     if items:
@@ -264,15 +237,3 @@ async def abandon(turn: Turn) -> None:
     turn.state.to_cancel = []
     turn.say(turn.t._("C'est abandonné : rien n'a été réservé ni annulé."))
     await show_menu(turn)
-
-
-@text_handler("recap")
-async def recap_text(turn: Turn, text: str) -> bool:
-    intent = intent_of(text)
-    if intent == "confirm":
-        await confirm(turn)
-    elif intent == "abandon":
-        await abandon(turn)
-    else:
-        return False
-    return True

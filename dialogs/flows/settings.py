@@ -8,8 +8,7 @@ from booking.services.outbox import (
     set_email_language,
     set_notification_channel,
 )
-from dialogs.flows.account import require_login
-from dialogs.flows.common import nav_row
+from dialogs.flows.common import nav_row, require_login
 from dialogs.i18n import N_
 from dialogs.turn import Turn, action, step
 

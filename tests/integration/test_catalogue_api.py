@@ -37,7 +37,13 @@ async def catalogue(sqlite_database: Database, clock: FrozenClock) -> Catalogue:
         town = await builders.structure(db)
         family = await builders.family(db, town)
         cantine = await builders.activity(
-            db, town, name="Cantine", category=Category.RESTAURATION, min_age=3, max_age=12
+            db,
+            town,
+            name="Cantine",
+            aliases=["restaurant scolaire", "repas"],
+            category=Category.RESTAURATION,
+            min_age=3,
+            max_age=12,
         )
         await builders.session(db, cantine, starts_at=paris(2, 26), price_cents=335)  # past
         await builders.session(db, cantine, starts_at=paris(3, 1, 8), price_cents=335)  # begun
@@ -111,6 +117,7 @@ async def test_the_catalogue_lists_upcoming_sessions_with_places_left_state_and_
 
     cantine = activities[catalogue.cantine]
     assert cantine["name"] == "Cantine"
+    assert cantine["aliases"] == ["restaurant scolaire", "repas"]
     assert cantine["category"] == "restauration"
     assert (cantine["min_age"], cantine["max_age"]) == (3, 12)
     sessions = cantine["sessions"]
@@ -141,6 +148,7 @@ async def test_the_catalogue_lists_upcoming_sessions_with_places_left_state_and_
     }
 
     judo = activities[catalogue.judo]
+    assert judo["aliases"] == []
     assert judo["waitlist"] is True
     assert [(s["places_left"], s["state"]) for s in judo["sessions"]] == [
         (0, "waitlist"),

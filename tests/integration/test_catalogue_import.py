@@ -89,7 +89,38 @@ async def test_the_example_file_imports_every_activity_and_its_sessions(database
     assert cantine.booking_deadline_kind is DeadlineKind.WORKING_DAYS
     assert (cantine.booking_deadline_days, cantine.booking_deadline_time) == (2, time(10, 0))
     assert cantine.opens_at == datetime(2027, 1, 4, 8, 0, tzinfo=PARIS)
+    assert cantine.aliases == [
+        "cantine",
+        "repas",
+        "déjeuner",
+        "restauration scolaire",
+        "canteen",
+        "lunch",
+    ]
     assert structure.coupon_price_cents == 250
+    assert structure.school_zone == "A"
+
+
+async def test_a_reimport_replaces_the_aliases_and_the_school_zone(database, clock):
+    await import_catalogue_file(database, EXAMPLE, clock.now())
+    data = example()
+    data["structure"]["school_zone"] = "c"
+    data["activities"][1]["aliases"] = ["  Cantine  ", "self"]
+    del data["activities"][5]["aliases"]
+
+    async with database.writing() as db:
+        report = await load_catalogue(db, data, clock.now())
+
+    assert report.activities_updated == 2
+    async with database.reading() as db:
+        aliases = dict(
+            (await db.execute(select(Activity.code, Activity.aliases).order_by(Activity.id))).all()
+        )
+        zone = await db.scalar(select(Structure.school_zone))
+    assert aliases["cantine-ecole-jaures"] == ["Cantine", "self"]
+    assert aliases["ems-coubertin"] == []
+    assert aliases["escalade-coubertin"] == ["escalade", "grimpe", "mur d'escalade", "climbing"]
+    assert zone == "C"
 
 
 async def test_importing_the_same_file_twice_changes_nothing(database, clock):
@@ -186,6 +217,16 @@ def test_public_holidays_can_be_kept_on_request():
     assert date(2027, 3, 29) in days
 
 
+def test_the_school_zone_is_optional_and_read_in_either_case():
+    data = example()
+    data["structure"]["school_zone"] = " b"
+    assert parse_catalogue(data).structure.school_zone == "B"
+    del data["structure"]["school_zone"]
+    assert parse_catalogue(data).structure.school_zone is None
+    data["structure"]["school_zone"] = None
+    assert parse_catalogue(data).structure.school_zone is None
+
+
 def test_a_weeks_pattern_makes_one_monday_to_friday_session_per_week():
     spec = read_catalogue_file(EXAMPLE)
 
@@ -252,6 +293,25 @@ ERRORS = [
         "activities[2] (cantine-ecole-jaures).code: duplicate of activities[1]",
     ),
     (_set("activities.1.colour", "blue"), f"{CANTINE}.colour: unknown field"),
+    (_set("activities.1.aliases", "cantine"), f"{CANTINE}.aliases: must be a list"),
+    (_set("activities.1.aliases", ["cantine", " "]), f"{CANTINE}.aliases[1]: must not be empty"),
+    (_set("activities.1.aliases", ["cantine", 12]), f"{CANTINE}.aliases[1]: must be text"),
+    (
+        _set("activities.1.aliases", ["x" * 101]),
+        f"{CANTINE}.aliases[0]: must be at most 100 characters",
+    ),
+    (
+        _set("activities.1.aliases", [f"nom {n}" for n in range(31)]),
+        f"{CANTINE}.aliases: must have at most 30 item(s)",
+    ),
+    (
+        _set("activities.1.aliases", ["cantine", "repas", "cantine"]),
+        f"{CANTINE}.aliases[2]: duplicate of aliases[0]",
+    ),
+    (
+        _set("structure.school_zone", "D"),
+        "structure.school_zone: must be A, B or C (the school holiday zone)",
+    ),
     (_set("holidays.1.to", date(2027, 4, 1)), "holidays[1].to: must be on or after from"),
     (
         _set("activities.1.sessions.0.weekly.start", 690),

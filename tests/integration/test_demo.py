@@ -182,3 +182,17 @@ async def test_a_father_can_climb_with_two_of_his_children_for_coupons(demo, clo
     async with demo.writing() as db:
         checkout = await confirm_basket(db, actor=await actor_of(db, "dupont"), now=clock.now())
     assert checkout.debited_coupons == 6
+
+
+async def test_the_demo_town_is_in_zone_a_and_every_activity_has_the_names_parents_use(demo):
+    async with demo.reading() as db:
+        zone = await db.scalar(select(Structure.school_zone))
+        aliases = dict((await db.execute(select(Activity.code, Activity.aliases))).all())
+    assert zone == "A"
+    assert all(aliases.values()), aliases
+    assert "cantine" in aliases["cantine"]
+    assert "ALSH" in aliases["mercredis-3-6"] and "ALSH" in aliases["mercredis-6-12"]
+    assert {code for code, names in aliases.items() if "garderie" in names} == {
+        "periscolaire-matin",
+        "periscolaire-soir",
+    }

@@ -33,3 +33,64 @@ def test_a_lower_layer_never_imports_a_higher_one(package: str) -> None:
             if module.split(".")[0] in FORBIDDEN[package]:
                 offences.append(f"{path.relative_to(ROOT)} imports {module}")
     assert offences == []
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_flows_never_import_one_another_in_a_circle() -> None:
+    flows = {path.stem: path for path in (ROOT / "dialogs" / "flows").glob("*.py")}
+    flows.pop("__init__")
+    graph = {
+        name: {
+            module.split(".")[2]
+            for module in _all_imports(path)
+            if module.startswith("dialogs.flows.") and module.split(".")[2] in flows
+        }
+        - {name}
+        for name, path in flows.items()
+    }
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        assert name not in visiting, "import cycle: " + " -> ".join([*visiting, name])
+        if name in done:
+            return
+        visiting.append(name)
+        for imported in sorted(graph[name]):
+            visit(imported)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+
+
+def test_no_flow_takes_back_a_reply_it_wrote() -> None:
+    offences = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "dialogs").rglob("*.py"))
+        if "replies.pop(" in path.read_text(encoding="utf-8")
+    ]
+    assert offences == []
+
+
+def test_understanding_is_pure() -> None:
+    """No database, no I/O: the understanding layer imports neither SQLAlchemy nor booking."""
+    offences = []
+    for path in sorted((ROOT / "dialogs" / "understanding").rglob("*.py")):
+        for module in imported_modules(path):
+            if module.split(".")[0] in ("sqlalchemy", "booking", "aiohttp", "telegram"):
+                offences.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert offences == []

@@ -1,0 +1,280 @@
+"""What a message asks for: intent words and basket modifiers, French and English alike."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+# Compared with folded text (lower case, no accents). The first intent in this order that the
+# text contains wins ("annule ma réservation" is a cancellation, not a booking).
+INTENT_WORDS: list[tuple[str, tuple[str, ...]]] = [
+    ("logout", ("deconnexion", "deconnecter", "deconnecte", "log out", "logout", "sign out")),
+    ("language_en", ("english", "in english", "anglais", "en anglais")),
+    ("language_fr", ("francais", "french", "en francais", "in french")),
+    (
+        "help",
+        (
+            "aide",
+            "aidez moi",
+            "help",
+            "comment ca marche",
+            "au secours",
+            "que sais tu faire",
+            "what can you do",
+            "?",
+        ),
+    ),
+    (
+        "abandon",
+        (
+            "abandon",
+            "abandonner",
+            "abandonne",
+            "laisse tomber",
+            "laissez tomber",
+            "oublie",
+            "oubliez",
+            "tant pis",
+            "forget it",
+            "never mind",
+            "nevermind",
+            "give up",
+        ),
+    ),
+    (
+        "cancel",
+        (
+            "annule",
+            "annuler",
+            "annulez",
+            "annulation",
+            "desinscri",
+            "desinscris",
+            "desinscrire",
+            "decommande",
+            "cancel",
+            "unbook",
+        ),
+    ),
+    (
+        "pay_debt",
+        (
+            "payer ma dette",
+            "payer ce que je dois",
+            "regler ma dette",
+            "regler ce que je dois",
+            "regler mes factures",
+            "payer mes factures",
+            "pay my debt",
+            "pay what i owe",
+            "settle my debt",
+        ),
+    ),
+    ("buy_coupons", ("acheter", "achete", "buy", "purchase")),
+    ("top_up", ("recharger", "recharge", "crediter", "top up", "top-up", "add money")),
+    (
+        "notifications",
+        ("notification", "notifications", "preferences", "mes alertes", "alerts", "settings"),
+    ),
+    (
+        "bookings",
+        (
+            "mes reservations",
+            "reservations",
+            "my bookings",
+            "bookings",
+            "planning",
+            "mon planning",
+            "ce que j ai reserve",
+            "qu est ce que j ai reserve",
+            "j ai reserve",
+            "ai je reserve",
+            "what have i booked",
+            "what did i book",
+            "what s booked",
+        ),
+    ),
+    (
+        "balance",
+        (
+            "solde",
+            "porte-monnaie",
+            "porte monnaie",
+            "historique",
+            "coupons",
+            "balance",
+            "wallet",
+            "history",
+            "credit",
+            "paiements",
+            "payments",
+        ),
+    ),
+    ("basket", ("panier", "basket", "recapitulatif", "recap", "cart")),
+    (
+        "login",
+        ("connexion", "connecter", "se connecter", "identifier", "log in", "login", "sign in"),
+    ),
+    (
+        "browse",
+        (
+            "quelles activites",
+            "activites",
+            "catalogue",
+            "what activities",
+            "activities",
+            "programme",
+        ),
+    ),
+    (
+        "book",
+        (
+            "reserve",
+            "reserver",
+            "reservez",
+            "reservation",
+            "inscris",
+            "inscrire",
+            "inscrivez",
+            "inscrit",
+            "inscription",
+            "book",
+            "sign up",
+            "enrol",
+            "enroll",
+            "register",
+            "je voudrais",
+            "je veux",
+            "i want",
+            "i would like",
+            "i d like",
+        ),
+    ),
+    ("menu", ("menu", "main menu", "home", "start", "/start", "bonjour", "salut", "hello", "hi")),
+    (
+        "back",
+        ("retour", "revenir", "revenir en arriere", "en arriere", "back", "precedent", "go back"),
+    ),
+    (
+        "confirm",
+        (
+            "confirme",
+            "confirmer",
+            "confirmez",
+            "je confirme",
+            "valide",
+            "valider",
+            "validez",
+            "confirm",
+            "ok",
+            "okay",
+            "oui",
+            "yes",
+            "yep",
+            "d accord",
+            "c est bon",
+            "c est ok",
+            "parfait",
+            "go",
+            "vas y",
+            "allez y",
+            "ca marche",
+            "sounds good",
+            "that s right",
+            "correct",
+            "👍",
+            "✅",
+            "👌",
+        ),
+    ),
+    ("refuse", ("non", "no", "nope", "pas du tout", "👎")),
+]
+
+# Words that change the request being filled rather than start a new one.
+MODIFIER_WORDS: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "remove",
+        (
+            "enleve",
+            "enlever",
+            "enlevez",
+            "retire",
+            "retirer",
+            "retirez",
+            "supprime",
+            "supprimer",
+            "supprimez",
+            "sans",
+            "pas le",
+            "remove",
+            "take out",
+            "drop",
+            "delete",
+            "without",
+        ),
+    ),
+    (
+        "add",
+        (
+            "ajoute",
+            "ajouter",
+            "ajoutez",
+            "rajoute",
+            "rajouter",
+            "aussi",
+            "egalement",
+            "en plus",
+            "add",
+            "also",
+            "as well",
+            "too",
+            "plus",
+        ),
+    ),
+    ("replace", ("plutot", "finalement", "en fait", "instead", "rather", "actually")),
+]
+
+
+@cache
+def _pattern(phrase: str) -> re.Pattern[str]:
+    if not phrase[0].isalnum() and len(phrase) == 1 or phrase[0] in "👍✅👌👎":
+        return re.compile(re.escape(phrase))
+    body = re.escape(phrase).replace(r"\ ", r"[\s']+")
+    return re.compile(rf"(?<![\w-]){body}(?![\w-])")
+
+
+def _spans(folded: str, phrases: tuple[str, ...]) -> list[tuple[int, int]]:
+    spans = []
+    for phrase in phrases:
+        if phrase == "?":
+            if folded.strip() == "?":
+                spans.append((0, len(folded)))
+            continue
+        spans += [match.span() for match in _pattern(phrase).finditer(folded)]
+    return spans
+
+
+def find_intent(folded: str) -> tuple[str | None, list[tuple[int, int]]]:
+    """The message's intent and the spans (in `folded`) of every intent word it holds."""
+    intent = None
+    spans: list[tuple[int, int]] = []
+    for name, phrases in INTENT_WORDS:
+        found = _spans(folded, phrases)
+        if found:
+            intent = intent or name
+            spans += found
+    return intent, spans
+
+
+def find_modifier(folded: str) -> tuple[str | None, list[tuple[int, int]]]:
+    for name, phrases in MODIFIER_WORDS:
+        found = _spans(folded, phrases)
+        if found:
+            return name, found
+    return None, []
+
+
+def intent_of(text: str) -> str | None:
+    from dialogs.understanding.text import fold
+
+    return find_intent(fold(text))[0]

@@ -1,0 +1,1 @@
+"""The understanding corpus: parents' messages with their expected request frames."""
