@@ -56,6 +56,14 @@ from dialogs.understanding import ActivityInfo, Catalogue, ChildInfo, Frame, und
 from dialogs.understanding.activities import CATEGORY_WORDS
 from dialogs.understanding.text import fold
 
+#: Refusals that hold for every day of an activity: said once, not once per day.
+WHOLE = (
+    Refusal.ENROLMENT_REQUIRED,
+    Refusal.ENROLMENT_PENDING,
+    Refusal.ENROLMENT_REFUSED,
+    Refusal.DOSSIER_INCOMPLETE,
+    Refusal.IN_DEBT,
+)
 #: Steps in the middle of a booking: a request typed there continues the one being filled.
 BOOKING_STEPS = ("child", "activity", "calendar", "waitlist_offer", "recap", "ask")
 SERVICE_INTENTS = (
@@ -262,9 +270,15 @@ async def book_request(
         request = {"intent": "book", "children": [], "activities": [], "choice": {}}
     at_calendar = turn.state.step in ("calendar", "waitlist_offer")
     turn.state.request = _merge(request, frame, at_calendar=at_calendar)
+    if frame.unknown_child and not frame.child_ids:
+        turn.state.request["children"] = []
+        turn.state.request["ask_child"] = True  # never the only child in place of a stranger
     _say_understood(turn, frame, children, catalogue)
     if frame.ambiguous_dates:
-        turn.state.request["ask_date"] = frame.ambiguous_text
+        adding = frame.modifier == "add" or (frame.modifier is None and at_calendar)
+        turn.state.request["date_mode"] = (
+            "remove" if frame.modifier == "remove" else ("add" if adding else "replace")
+        )
         _ask_which_date(turn, frame.ambiguous_text, frame.ambiguous_dates)
         return
     await resume(turn)
@@ -277,12 +291,7 @@ def _say_understood(
     t = turn.t
     lines = []
     if frame.unknown_child:
-        lines.append(
-            t._(
-                "Je ne trouve pas d'enfant nommé « {name} » dans votre compte famille.",
-                name=frame.unknown_child,
-            )
-        )
+        lines.append(t._("Je ne trouve pas cet enfant dans votre compte famille."))
     for fragment in frame.invalid_dates:
         lines.append(t._("« {text} » : cette date n'existe pas.", text=fragment))
     if frame.unplaced:
@@ -329,7 +338,7 @@ async def resume(turn: Turn) -> None:
     request = state.request
     household, kids = await household_with_children(turn.db, state.household_id)
     children = request.get("children") or []
-    if not children and len(kids) == 1:
+    if not children and len(kids) == 1 and not request.get("ask_child"):
         children = request["children"] = [kids[0].id]
     children = [c for c in children if c in {kid.id for kid in kids}]
     if not children:
@@ -521,9 +530,24 @@ async def _carry_out(turn: Turn, today: date) -> None:
     groups: dict[tuple[int, int], list[date]] = defaultdict(list)
     for child, activity_id, day in sorted(wanted - done):
         groups[(child, activity_id)].append(date.fromisoformat(day))
-    _, kids = await household_with_children(turn.db, state.household_id)
+    household, kids = await household_with_children(turn.db, state.household_id)
     names = {kid.id: kid.first_name for kid in kids}
     for (child, activity_id), days in groups.items():
+        kid = next(k for k in kids if k.id == child)
+        options = {
+            o.activity.id: o for o in await activities_for(turn.db, household, kid, turn.now)
+        }
+        option = options.get(activity_id)
+        if option is not None and option.refusal is not None and option.refusal.code in WHOLE:
+            notes.append(
+                f"{kid.first_name} — {option.activity.name}{turn.t.colon}"
+                + explain(turn.t, option.refusal)
+            )
+            if option.refusal.code is Refusal.IN_DEBT:
+                owed = turn.t.money(option.refusal.params.get("owed_cents", 0))
+                label = turn.t._("Régler {amount}", amount=owed)
+                turn.pending_rows.append([turn.button(label, "pay_debt")])
+            continue
         notes += await _add_days(turn, child, activity_id, days, names, several=len(groups) > 1)
     request["done"] = sorted(list(item) for item in wanted)
     turn.recap_notes = notes
@@ -571,8 +595,6 @@ async def _add_days(
                 turn.db, actor=turn.actor, participant_id=child, session_id=session.id, now=turn.now
             )
         except Refused as refusal:
-            if refusal.code is Refusal.ALREADY_BOOKED:
-                continue
             refused.append(f"• {t.short_day(session.day)}{t.colon}{explain(t, refusal)}")
             if refusal.code is Refusal.FULL and refusal.params.get("waitlist"):
                 label = t._("Liste d'attente {day}", day=t.short_day(session.day))
@@ -596,6 +618,7 @@ async def request_child(turn: Turn, participant_id: int) -> None:
         return
     request = turn.state.request or {"intent": "book", "activities": [], "choice": {}}
     request["children"] = ids if participant_id == 0 else [participant_id]
+    request.pop("ask_child", None)
     turn.state.request = request
     if request.get("intent") == "cancel":
         await _cancel_matching(turn)
@@ -627,8 +650,15 @@ async def request_period(turn: Turn, first_of_month: str) -> None:
 @require_login
 async def picked_date(turn: Turn, iso_day: str) -> None:
     request = turn.state.request
-    request.pop("ask_date", None)
-    request["dates"] = [iso_day]
+    mode = request.pop("date_mode", "replace")
+    dates = set(request.get("dates") or [])
+    if mode == "add":
+        dates.add(iso_day)
+    elif mode == "remove":
+        dates.discard(iso_day)
+    else:
+        dates = {iso_day}
+    request["dates"] = sorted(dates)
     if request.get("intent") == "cancel":
         await _cancel_matching(turn)
     elif request.get("intent") == "book":

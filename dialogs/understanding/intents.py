@@ -30,6 +30,8 @@ INTENT_WORDS: list[tuple[str, tuple[str, ...]]] = [
             "abandon",
             "abandonner",
             "abandonne",
+            "discard",
+            "discard it",
             "laisse tomber",
             "laissez tomber",
             "oublie",

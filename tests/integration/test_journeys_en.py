@@ -112,7 +112,7 @@ async def test_a_parent_books_with_buttons_and_the_calendar(engine, town):
     parent.says("Thursday 4 March: confirmed", "Friday 5 March: confirmed")
 
     await parent.send("book Paolo at the canteen tomorrow")
-    await parent.press("Review and confirm")
+    parent.says("Paolo — Cantine — Tuesday 2 March").offers("Confirm", "Discard")
     await parent.press("Discard")
     parent.says("Discarded: nothing was booked or cancelled")
 
@@ -120,18 +120,18 @@ async def test_a_parent_books_with_buttons_and_the_calendar(engine, town):
 async def test_a_parent_books_in_words_and_an_ambiguous_date_is_asked_back(engine, town):
     parent = await logged_in(engine)
     await parent.send("book Léa at the canteen every Monday and Thursday in March")
-    parent.says("8 sessions added to your basket", "Mon 29 Mar", "Mon 1 Mar: This session is")
+    parent.says("Mon 1 Mar: This session is already booked", "Monday 29 March", "Total: €26.80")
     await parent.send("book Paolo at the canteen tomorrow")
-    parent.says("Tuesday 2 March added to your basket")
-    await parent.send("next Monday and Thursday")
-    parent.says("2 sessions added to your basket: Thu 4 Mar, Mon 8 Mar")
-    await parent.send("on 03/04")
+    parent.says("Paolo — Cantine — Tuesday 2 March")
+    await parent.send("add next Monday and Thursday")
+    parent.says("Paolo — Cantine — Thursday 4 March", "Paolo — Cantine — Monday 8 March")
+    await parent.send("add 03/04")
     parent.says("“03/04”: which date do you mean?")
     parent.offers("Thursday 4 March 2027", "Saturday 3 April 2027")
     await parent.press("Saturday 3 April")
     parent.says("This activity has no sessions on those dates")
     await parent.send("book Léa at the Centre de loisirs d'été from 6 to 10 July")
-    parent.says("4 sessions added to your basket", "Tue 6 Jul")
+    parent.says("Léa — Centre de loisirs d'été — Tuesday 6 July", "Friday 9 July")
     await parent.send("basket")
     parent.says("Paolo — Cantine — Tuesday 2 March", "Total: €96.85")
 
@@ -141,7 +141,7 @@ async def test_one_basket_several_children_a_lost_place_and_the_waitlist(
 ):
     parent = await logged_in(engine)
     await parent.send("book Léa for the Mercredis loisirs on 24 March")
-    parent.says("Wednesday 24 March added to your basket", "held until 10:00")
+    parent.says("Léa — Mercredis loisirs 6-12 — Wednesday 24 March", "held until 10:00")
     clock.advance(minutes=40)
     await parent.send("book Paolo for the Accueil du soir on Friday")
     parent.says("Basket: 2 sessions, held until 10:00")
@@ -149,7 +149,6 @@ async def test_one_basket_several_children_a_lost_place_and_the_waitlist(
     day = town.session(town.mercredis, date(2027, 3, 24))
     for kid in town.voisins_kids:
         await book_for(sqlite_database, town.voisins, kid, day, clock.now())
-    await parent.press("Review and confirm")
     await parent.press("Confirm")
     parent.says(
         "Léa — Mercredis loisirs 6-12 — Wednesday 24 March: no longer available",
@@ -159,7 +158,7 @@ async def test_one_basket_several_children_a_lost_place_and_the_waitlist(
     )
 
     await parent.send("book Léa for the Mercredis loisirs on 10 March")
-    parent.says("Wednesday 10 March is full", "waiting list").offers("Waiting list for Wed 10 Mar")
+    parent.says("Wed 10 Mar", "full", "waiting list").offers("Waiting list for Wed 10 Mar")
     await parent.press("Waiting list")
     parent.says("number 1 on the waiting list")
 
@@ -221,11 +220,14 @@ async def test_help_back_menu_language_nonsense_and_an_ambiguous_child(engine, t
     await parent.send("book the canteen tomorrow")
     parent.says("For which child?").offers("Paolo", "Léa", "Amalia")
     await parent.press("Léa")
-    parent.says("Tuesday 2 March", "already booked")
-    await parent.send("help")
-    parent.says("I understand the buttons").offers("Review and confirm")
-    await parent.send("back")
+    parent.says("Tue 2 Mar", "already booked")
+    await parent.send("book Léa")
     parent.says("Which activity for Léa?")
+    await parent.send("help")
+    parent.says("I understand the buttons").offers("Cantine")
+    await parent.send("back")
+    parent.says("Who would you like to book for?")
+    await parent.press("Léa")
     await parent.send("Français")
     parent.says("je vous parle en français", "Quelle activité pour Léa")
     await parent.send("English")

@@ -30,9 +30,8 @@ async def demo(sqlite_database: Database, clock: FrozenClock) -> Database:
 
 @pytest.fixture
 async def client(demo: Database, clock: FrozenClock) -> AsyncIterator[TestClient]:
-    app = build_app(
-        Settings(database_url="sqlite://unused"), database=demo, clock=clock, run_scheduler=False
-    )
+    settings = Settings(database_url="sqlite://unused", chat_turns_per_second=100, chat_burst=200)
+    app = build_app(settings, database=demo, clock=clock, run_scheduler=False)
     client = TestClient(TestServer(app))
     await client.start_server()
     yield client
