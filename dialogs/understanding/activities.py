@@ -189,26 +189,41 @@ def find_activities(
     kept = [index for index, word in enumerate(words) if word.stem not in FUNCTION_WORDS]
     stems = [words[index].stem for index in kept]
     close = _close_words(tuple(stems), _vocabulary(phrases))
+    near: dict[str, list[str]] = {}
+    for written, wanted in close:
+        near.setdefault(written, []).append(wanted)
+    by_first = _by_first_word(phrases)
     matches: list[Match] = []
-    for phrase in phrases:
-        length = len(phrase.stems)
-        for start in range(len(stems) - length + 1):
-            window = stems[start : start + length]
-            if all(word in NAME_STOPWORDS for word in window) and tuple(window) != phrase.stems:
-                continue  # "mercredi" alone is a date, "ecole" alone no activity
-            ratios = []
-            for written, wanted in zip(window, phrase.stems, strict=True):
-                ratio = 100 if written == wanted else close.get((written, wanted), 0)
-                if ratio < (FUZZY_CUTOFF if length == 1 else WORD_CUTOFF):
-                    break
-                ratios.append(ratio)
-            else:
-                typo = min(ratios) < 100
-                score = int(sum(ratios) / length * phrase.score / 100) - typo
-                first, last = kept[start], kept[start + length - 1] + 1
-                matches.append(Match(phrase.activity_id, score, first, last))
+    for start, first_word in enumerate(stems):
+        for first in (first_word, *near.get(first_word, ())):
+            for phrase in by_first.get(first, ()):
+                length = len(phrase.stems)
+                window = stems[start : start + length]
+                if len(window) < length:
+                    continue
+                if tuple(window) != phrase.stems and all(w in NAME_STOPWORDS for w in window):
+                    continue  # "mercredi" alone is a date, "ecole" alone no activity
+                ratios = []
+                for written, wanted in zip(window, phrase.stems, strict=True):
+                    ratio = 100 if written == wanted else close.get((written, wanted), 0)
+                    if ratio < (FUZZY_CUTOFF if length == 1 else WORD_CUTOFF):
+                        break
+                    ratios.append(ratio)
+                else:
+                    typo = min(ratios) < 100
+                    score = int(sum(ratios) / length * phrase.score / 100) - typo
+                    last = kept[start + length - 1] + 1
+                    matches.append(Match(phrase.activity_id, score, kept[start], last))
     age_spans = [m.span() for m in _AGE_RANGE.finditer(folded)]
     return _absorb(_longest(matches), words, phrases), age_spans
+
+
+@cache
+def _by_first_word(phrases: tuple[_Phrase, ...]) -> dict[str, tuple[_Phrase, ...]]:
+    grouped: dict[str, list[_Phrase]] = {}
+    for phrase in phrases:
+        grouped.setdefault(phrase.stems[0], []).append(phrase)
+    return {word: tuple(group) for word, group in grouped.items()}
 
 
 @cache
@@ -276,8 +291,8 @@ def _range_fits(activity: ActivityInfo, low: int, high: int) -> bool:
     return activity.min_age == low and activity.max_age is not None and activity.max_age - 1 == high
 
 
-def is_weekday_word(word: str) -> bool:
-    return stem(word) in {
+_WEEKDAYS = frozenset(
+    {
         "lundi",
         "mardi",
         "mercredi",
@@ -293,13 +308,17 @@ def is_weekday_word(word: str) -> bool:
         "saturday",
         "sunday",
     }
+)
 
 
-def _absorb(
-    matches: list[Match], words: Sequence[Token], phrases: tuple[_Phrase, ...]
-) -> list[Match]:
-    """Words of an activity's own names next to a mention of it belong to the mention:
-    "l'étude du soir", "seaside stay" (the alias is "stay at the seaside")."""
+def is_weekday_word(word: str) -> bool:
+    return word in _WEEKDAYS or stem(word) in _WEEKDAYS
+
+
+
+@cache
+def _own_words(phrases: tuple[_Phrase, ...]) -> dict[int, frozenset[str]]:
+    """Each activity's words that may join a mention of it (not numbers, not weekdays)."""
     vocabulary: dict[int, set[str]] = {}
     for phrase in phrases:
         vocabulary.setdefault(phrase.activity_id, set()).update(
@@ -307,13 +326,22 @@ def _absorb(
             for word in phrase.stems
             if not word.isdigit() and word not in ("an", "year") and not is_weekday_word(word)
         )
+    return {activity_id: frozenset(words) for activity_id, words in vocabulary.items()}
+
+
+def _absorb(
+    matches: list[Match], words: Sequence[Token], phrases: tuple[_Phrase, ...]
+) -> list[Match]:
+    """Words of an activity's own names next to a mention of it belong to the mention:
+    "l'étude du soir", "seaside stay" (the alias is "stay at the seaside")."""
+    vocabulary = _own_words(phrases)
 
     def joins(index: int, own: set[str]) -> bool:
         return words[index].stem in own or words[index].stem in FUNCTION_WORDS
 
     grown = []
     for match in matches:
-        own = vocabulary.get(match.activity_id, set())
+        own = vocabulary.get(match.activity_id, frozenset())
         start, end = match.start, match.end
         while end < len(words) and joins(end, own):
             end += 1

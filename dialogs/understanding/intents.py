@@ -237,22 +237,24 @@ MODIFIER_WORDS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
-@cache
-def _pattern(phrase: str) -> re.Pattern[str]:
-    if not phrase[0].isalnum() and len(phrase) == 1 or phrase[0] in "👍✅👌👎":
-        return re.compile(re.escape(phrase))
+def _phrase_pattern(phrase: str) -> str:
+    if not phrase[0].isalnum() and phrase not in ("/start",):
+        return re.escape(phrase)  # an emoji
     body = re.escape(phrase).replace(r"\ ", r"[\s']+")
-    return re.compile(rf"(?<![\w-]){body}(?![\w-])")
+    return rf"(?<![\w-]){body}(?![\w-])"
+
+
+@cache
+def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation per intent, longest phrases first."""
+    ordered = sorted((p for p in phrases if p != "?"), key=len, reverse=True)
+    return re.compile("|".join(_phrase_pattern(phrase) for phrase in ordered))
 
 
 def _spans(folded: str, phrases: tuple[str, ...]) -> list[tuple[int, int]]:
-    spans = []
-    for phrase in phrases:
-        if phrase == "?":
-            if folded.strip() == "?":
-                spans.append((0, len(folded)))
-            continue
-        spans += [match.span() for match in _pattern(phrase).finditer(folded)]
+    spans = [match.span() for match in _pattern(phrases).finditer(folded)]
+    if "?" in phrases and folded.strip() == "?":
+        spans.append((0, len(folded)))
     return spans
 
 
