@@ -49,6 +49,7 @@ class Vocabulary:
     weekday_filters: tuple[tuple[str, frozenset[int]], ...]  # "en semaine": Monday to Friday
     recurrence: str  # "tous les mercredis": every such weekday of the period
     this_weekday: str  # "ce mercredi" may be today
+    next_weekday: str  # "mercredi prochain", "next Wednesday": the first one after today
     later_weekday: tuple[tuple[str, int], ...]  # "mercredi en huit": one more week
     exception: str  # "sauf le 17"
     day_after: str  # "demain et le lendemain": the day after the one just named
@@ -273,6 +274,7 @@ FRENCH = Vocabulary(
     ),
     recurrence=r"(?:(?:tous|toutes)\s+les|chaque)\s+(?:{weekday}|jours?)",
     this_weekday=r"ce|cet",
+    next_weekday=r"prochaine?s?|suivante?s?|qui\s+vient",
     later_weekday=((r"en\s+huit", 7), (r"en\s+quinze", 14)),
     exception=(r"sauf|excepte|hormis|a\s+part|mais\s+pas|a\s+l\s+exception\s+(?:du|des|de)|hors"),
     day_after=r"(?:le\s+)?lendemain|le\s+jour\s+suivant",
@@ -404,6 +406,7 @@ ENGLISH = Vocabulary(
     ),
     recurrence=r"(?:every|each)\s+(?:{weekday}|days?)",
     this_weekday=r"this",
+    next_weekday=r"next|coming",
     later_weekday=((r"after\s+next", 7), (r"week\b", 7)),  # "Thursday week"
     exception=r"except(?:\s+for|\s+on)?|excluding|but\s+not|apart\s+from|other\s+than|not\s+on",
     day_after=r"the\s+(?:day\s+after|next\s+day|following\s+day)(?!\s+tomorrow)",

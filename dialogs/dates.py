@@ -604,8 +604,9 @@ class _Grammar:
         month = rf"(?:(?P<prep>{words.month_preposition})\s+)?(?P<m>{_alternation(words.months)})"
         later = "|".join(pattern for pattern, _ in words.later_weekday)
         weekday = (
-            rf"\b(?:(?P<this>{words.this_weekday})\s+)?(?P<wd>{_alternation(words.weekdays)})"
-            rf"(?P<plural>s)?\b(?:\s+(?P<later>{later}))?"
+            rf"\b(?:(?P<this>{words.this_weekday})\s+|(?:le\s+|the\s+)?(?:{words.next_weekday})\s+)?"
+            rf"(?P<wd>{_alternation(words.weekdays)})(?P<plural>s)?\b"
+            rf"(?:\s+(?P<later>{later})|\s+(?:{words.next_weekday})\b)?"
         )
         return [
             *[(rf"\b(?:{p})\b", f"month_offset:{n}") for p, n in words.month_offsets],

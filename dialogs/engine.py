@@ -11,6 +11,10 @@ stateDiagram-v2
     new_password_confirm --> terms
     terms --> menu
     login_password --> menu
+    menu --> recap: a whole sentence (child, activity, dates)
+    menu --> ask: a sentence missing a child, a tied activity, a period
+    ask --> recap: answered
+    ask --> calendar: no date yet
     menu --> child: Réserver
     child --> activity
     activity --> calendar
@@ -18,6 +22,7 @@ stateDiagram-v2
     calendar --> waitlist_offer: full day
     waitlist_offer --> calendar
     calendar --> recap: Récapitulatif
+    recap --> recap: a correction (ajoute, enlève, plutôt, et pour X aussi)
     recap --> menu: Confirmer / Abandonner
     recap --> calendar: Modifier
     menu --> bookings: Mes réservations

@@ -62,7 +62,8 @@ async def show_recap(turn: Turn) -> None:
     notes = turn.recap_notes
     turn.recap_notes = []
     if not items and not cancels and not lapsed:
-        state.step = "menu"
+        # A request being filled stays open: "et pour Paolo aussi", "plutôt jeudi" go on.
+        state.step = "recap" if state.request.get("intent") == "book" else "menu"
         turn.say(
             "\n".join([*notes, t._("Votre panier est vide.")]),
             [[turn.button(t._("Réserver"), "book")], nav_row(turn, back=False)],

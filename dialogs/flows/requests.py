@@ -306,7 +306,7 @@ def _say_understood(
         # With no date yet, what was not understood was most likely meant as dates.
         no_dates = frame.dates is None and not turn.state.request.get("dates")
         dated = [f for f in frame.unplaced if no_dates or f in frame.date_like_unplaced]
-        other = [f for f in frame.unplaced if f not in frame.date_like_unplaced]
+        other = [f for f in frame.unplaced if f not in dated]
         if dated:
             lines.append(
                 t._(

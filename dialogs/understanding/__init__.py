@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 EMPTY_CATALOGUE = Catalogue()
+_SOON = {"fr": "les 8 prochaines semaines", "en": "the next 8 weeks"}
 _AGE = re.compile(r"(?<![\d-])(\d{1,2})[\s-]*(?:ans|an|years?[\s-]+olds?|years?|yo|y o)(?![\w-])")
 # "tout" alone is every booking the rest names ("annule tout pour Paolo"); "tout le mois",
 # "toute la semaine", "all next week", "all my kids" are periods and children, not this.
@@ -90,14 +91,17 @@ def understand(
     # Dates are read with the names of activities and children blanked out, so that
     # "mercredis loisirs" or "Léa" are never read as dates.
     blanked = _blank(text, activity_spans + [source.original_span(*s) for s in age_spans])
-    reading = read_dates(blanked, now=now, locale=locale, school_holidays=catalogue.school_holidays)
+    reading_locale = "en" if locale.startswith("en") else "fr"
+    reading = read_dates(
+        blanked, now=now, locale=reading_locale, school_holidays=catalogue.school_holidays
+    )
     if reading.result is None and not reading.consumed and not reading.unbounded:
-        other = "en" if locale.startswith("fr") else "fr"
+        other = "fr" if reading_locale == "en" else "en"
         second = read_dates(
             blanked, now=now, locale=other, school_holidays=catalogue.school_holidays
         )
         if second.result is not None or second.consumed or second.unbounded:
-            reading = second
+            reading, reading_locale = second, other
     used.extend(reading.consumed)
 
     child_ids = tuple(kids.ids)
@@ -119,7 +123,19 @@ def understand(
     ):
         intent = None  # "bonjour, cantine pour Léa demain": a greeting, not the menu
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    best = _decide(ranked, activities, children, child_ids, dates, now.date())
+    deciding = dates
+    if deciding is None and reading.unbounded:
+        # "tous les mercredis": the coming weeks' Wednesdays decide between look-alikes
+        # (the Wednesday club has some, the summer centre none), the period is asked later.
+        soon = read_dates(
+            f"{blanked} {_SOON[reading_locale]}",
+            now=now,
+            locale=reading_locale,
+            school_holidays=catalogue.school_holidays,
+        )
+        if isinstance(soon.result, DateSelection):
+            deciding = soon.result.dates
+    best = _decide(ranked, activities, children, child_ids, deciding, now.date())
 
     unknown = unknown_name(text, children, used) if not child_ids else None
     if unknown:

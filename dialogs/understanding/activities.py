@@ -47,9 +47,28 @@ CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
     "sport": ("sport en famille", "family sport"),
 }
 
+_WEEKDAYS = frozenset(
+    {
+        "lundi",
+        "mardi",
+        "mercredi",
+        "jeudi",
+        "vendredi",
+        "samedi",
+        "dimanche",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    }
+)
+
 # Words of names that say nothing about which activity is meant, and weekday words, which
 # belong to dates ("tous les mercredis") unless written with the rest of a name.
-NAME_STOPWORDS = {
+NAME_STOPWORDS = _WEEKDAYS | {
     "accueil",
     "de",
     "du",
@@ -70,20 +89,6 @@ NAME_STOPWORDS = {
     "for",
     "of",
     "ecole",
-    "lundi",
-    "mardi",
-    "mercredi",
-    "jeudi",
-    "vendredi",
-    "samedi",
-    "dimanche",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
     "ete",
     "summer",
     "centre",
@@ -291,29 +296,8 @@ def _range_fits(activity: ActivityInfo, low: int, high: int) -> bool:
     return activity.min_age == low and activity.max_age is not None and activity.max_age - 1 == high
 
 
-_WEEKDAYS = frozenset(
-    {
-        "lundi",
-        "mardi",
-        "mercredi",
-        "jeudi",
-        "vendredi",
-        "samedi",
-        "dimanche",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    }
-)
-
-
 def is_weekday_word(word: str) -> bool:
     return word in _WEEKDAYS or stem(word) in _WEEKDAYS
-
 
 
 @cache

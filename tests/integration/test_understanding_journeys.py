@@ -208,7 +208,18 @@ async def test_a_half_understood_message_says_what_it_understood_and_quotes_the_
         "J'ai compris : Paolo, Restaurant scolaire.",
         "Je n'ai pas compris « saint-glinglin » comme des dates",
     )
+    assert parent.text.count("Je n'ai pas compris") == 1, parent.text  # said once
     assert any(m["calendar"] for m in parent.last), "the calendar asks for the dates"
+
+
+async def test_a_correction_goes_on_after_a_recap_left_empty(parent: Parent):
+    await parent.say("inscris Paolo à la cantine lundi")  # the demo's Monday: booked already
+    parent.says("Cette séance est déjà réservée", "Votre panier est vide")
+    await parent.say("plutôt jeudi")
+    parent.says("Paolo — Restaurant scolaire — jeudi 4 mars")
+    await parent.say("et pour Amalia aussi")  # 13: too old for the canteen, and told so
+    parent.says("Paolo — Restaurant scolaire — jeudi 4 mars", "jeu. 4 mars : Cette activité")
+    parent.never_says("Quelle activité pour Amalia")
 
 
 async def test_an_impossible_date_is_named(parent: Parent):

@@ -14,7 +14,9 @@ FORBIDDEN = {
 }
 
 
-def imported_modules(path: Path) -> set[str]:
+def imported_modules(path: Path, *, with_names: bool = False) -> set[str]:
+    """Every module a file imports, at the top or inside a function; with `with_names`, also
+    `module.name` for each name imported from a module (a submodule, maybe)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -22,6 +24,8 @@ def imported_modules(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            if with_names:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -35,26 +39,13 @@ def test_a_lower_layer_never_imports_a_higher_one(package: str) -> None:
     assert offences == []
 
 
-def _all_imports(path: Path) -> set[str]:
-    """Every module a file imports, at the top or inside a function."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
 def test_the_flows_never_import_one_another_in_a_circle() -> None:
     flows = {path.stem: path for path in (ROOT / "dialogs" / "flows").glob("*.py")}
     flows.pop("__init__")
     graph = {
         name: {
             module.split(".")[2]
-            for module in _all_imports(path)
+            for module in imported_modules(path, with_names=True)
             if module.startswith("dialogs.flows.") and module.split(".")[2] in flows
         }
         - {name}
