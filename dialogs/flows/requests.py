@@ -24,6 +24,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from booking import rules
 from booking.models import Activity, BookingState, Session
 from booking.refusals import Refusal, Refused
 from booking.school_calendar import school_holidays
@@ -257,6 +258,8 @@ def _merge(request: dict, frame: Frame, *, at_calendar: bool = False) -> dict:
         merged.pop("recurring", None)
     if frame.unbounded and frame.dates is None:
         merged["recurring"] = frame.recurring_text
+        merged["recurring_words"] = frame.recurring_words or frame.recurring_text
+        merged.pop("dates", None)
     return merged
 
 
@@ -265,8 +268,10 @@ async def book_request(
 ) -> None:
     """Book from a sentence, or go on with the request being filled."""
     request = _seed(turn)
-    complete_new = frame.intent == "book" and frame.child_ids and frame.activity_ids
-    if complete_new or (frame.intent == "book" and _active_request(turn) is None):
+    # A message naming a child and an activity is a new request, not a correction of the
+    # one before ("garderie du soir pour Paolo" after a canteen request for Léa).
+    new_subject = frame.child_ids and frame.activity_ids and frame.modifier is None
+    if new_subject or (frame.intent == "book" and _active_request(turn) is None):
         request = {"intent": "book", "children": [], "activities": [], "choice": {}}
     at_calendar = turn.state.step in ("calendar", "waitlist_offer")
     turn.state.request = _merge(request, frame, at_calendar=at_calendar)
@@ -359,7 +364,7 @@ async def resume(turn: Turn) -> None:
             return
         if not wanted:
             wanted = [a for a in request["activities"]]
-        wanted = [_age_group_for(a, options) for a in wanted]
+        wanted = list(dict.fromkeys(_age_group_for(a, options) for a in wanted))
         fitting = [
             a
             for a in wanted
@@ -424,7 +429,7 @@ def _ask_child(turn: Turn, kids: list) -> None:
     t = turn.t
     turn.state.step = "ask"
     rows = [[turn.button(booking_flow.child_label(turn, kid), "req_child", kid.id)] for kid in kids]
-    if len(kids) > 1:
+    if sum(rules.age_on(kid.birth_date, turn.now.date()) < 18 for kid in kids) > 1:
         rows.append([turn.button(t._("Tous mes enfants"), "req_child", 0)])
     rows.append(nav_row(turn, back=False))
     turn.say(t._("Pour quel enfant ?"), rows)
@@ -475,7 +480,7 @@ async def _bound_recurrence(turn: Turn) -> None:
         months.append(date(index // 12, index % 12 + 1, 1))
     state.step = "ask"
     turn.say(
-        t._("« {text} » : pour quel mois ?", text=request.get("recurring", "")),
+        t._("« {text} » : pour quel mois ?", text=request.get("recurring_words", "")),
         [[turn.button(t.month(m).capitalize(), "req_period", m.isoformat()) for m in months]]
         + [nav_row(turn, back=False)],
     )
@@ -532,7 +537,9 @@ async def _carry_out(turn: Turn, today: date) -> None:
         groups[(child, activity_id)].append(date.fromisoformat(day))
     household, kids = await household_with_children(turn.db, state.household_id)
     names = {kid.id: kid.first_name for kid in kids}
-    for (child, activity_id), days in groups.items():
+    born = {kid.id: kid.birth_date for kid in kids}
+    # The oldest first: an adult's place comes before the children it accompanies.
+    for (child, activity_id), days in sorted(groups.items(), key=lambda g: born[g[0][0]]):
         kid = next(k for k in kids if k.id == child)
         options = {
             o.activity.id: o for o in await activities_for(turn.db, household, kid, turn.now)
@@ -548,7 +555,8 @@ async def _carry_out(turn: Turn, today: date) -> None:
                 label = turn.t._("Régler {amount}", amount=owed)
                 turn.pending_rows.append([turn.button(label, "pay_debt")])
             continue
-        notes += await _add_days(turn, child, activity_id, days, names, several=len(groups) > 1)
+        several = len(groups) > 1 or len(request["children"]) > 1
+        notes += await _add_days(turn, child, activity_id, days, names, several=several)
     request["done"] = sorted(list(item) for item in wanted)
     turn.recap_notes = notes
     first = dates[0] if dates else today
@@ -612,12 +620,13 @@ async def _add_days(
 async def request_child(turn: Turn, participant_id: int) -> None:
     _, kids = await household_with_children(turn.db, turn.state.household_id)
     ids = [kid.id for kid in kids]
+    minors = [kid.id for kid in kids if rules.age_on(kid.birth_date, turn.now.date()) < 18]
     if participant_id and participant_id not in ids:
         turn.say(turn.t._("Cet enfant ne fait pas partie de votre compte famille."))
         await turn.show("menu")
         return
     request = turn.state.request or {"intent": "book", "activities": [], "choice": {}}
-    request["children"] = ids if participant_id == 0 else [participant_id]
+    request["children"] = minors if participant_id == 0 else [participant_id]
     request.pop("ask_child", None)
     turn.state.request = request
     if request.get("intent") == "cancel":

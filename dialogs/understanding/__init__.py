@@ -106,7 +106,8 @@ def understand(
 
     child_ids = tuple(kids.ids)
     if kids.all_children:
-        child_ids = tuple(child.id for child in children)
+        # "tous mes enfants": the minors (a parent may be a participant of family sessions)
+        child_ids = tuple(child.id for child in children if _age(child, now.date()) < 18)
     dates = ambiguous = None
     if isinstance(reading.result, DateSelection):
         dates = reading.result.dates
@@ -136,6 +137,16 @@ def understand(
         if isinstance(soon.result, DateSelection):
             deciding = soon.result.dates
     best = _decide(ranked, activities, children, child_ids, deciding, now.date())
+    if kids.all_children and best:
+        # "les deux à la cantine": the children of an age the activity takes
+        by_id = {activity.id: activity for activity in activities}
+        fitting = tuple(
+            child.id
+            for child in children
+            if child.id in child_ids
+            and any(by_id[a].accepts_age(_age(child, now.date())) for a in best)
+        )
+        child_ids = fitting or child_ids
 
     unknown = unknown_name(text, children, used) if not child_ids else None
     if unknown:
@@ -156,6 +167,9 @@ def understand(
         invalid_dates=invalid,
         unbounded=reading.unbounded and dates is None,
         recurring_text=" ".join(blanked.split()) if reading.unbounded and dates is None else "",
+        recurring_words=" ".join(text[a:b] for a, b in sorted(reading.consumed))
+        if reading.unbounded and dates is None
+        else "",
         everything=bool(everything),
         age=age,
         unplaced=unplaced,

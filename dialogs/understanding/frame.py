@@ -59,7 +59,8 @@ class Frame:
     ambiguous_text: str = ""
     invalid_dates: tuple[str, ...] = ()
     unbounded: bool = False
-    recurring_text: str = ""  # the recurrence to bound ("tous les mercredis")
+    recurring_text: str = ""  # the message to read again with a period once one is chosen
+    recurring_words: str = ""  # the recurrence as written ("tous les mercredis")
     everything: bool = False  # "tout", "all": every booking the rest of the frame names
     age: int | None = None
     amount_text: str = ""

@@ -147,6 +147,26 @@ async def test_two_children_in_one_sentence(parent: Parent):
     parent.never_says("Pour quel enfant")
 
 
+async def test_a_parent_and_a_child_climb_together_the_adults_place_first(parent: Parent):
+    await parent.say("escalade samedi pour Amalia et Jean-Paul")
+    parent.says(
+        "Amalia — Escalade en famille — samedi 6 mars",
+        "Jean-Paul — Escalade en famille — samedi 6 mars",
+    )
+    parent.never_says("Pas possible")
+
+
+async def test_both_children_means_those_of_an_age_for_the_activity(parent: Parent):
+    await parent.say("les deux au centre aéré le 17 mars")
+    parent.says("Quelle activité pour Paolo ?")  # 6: both age groups take him
+    await parent.press("Mercredis loisirs 3-6 ans")
+    parent.says(
+        "Léa — Mercredis loisirs 6-12 ans — mercredi 17 mars",
+        "Paolo — Mercredis loisirs 3-6 ans — mercredi 17 mars",
+    )
+    parent.never_says("Amalia")  # 13: too old for either
+
+
 async def test_a_real_tie_is_asked_with_only_the_tied_activities_and_the_dates_are_kept(parent):
     await parent.say("inscris Paolo au mercredi loisirs le 10 et le 17")
     parent.says("Quelle activité pour Paolo ?")

@@ -29,7 +29,6 @@ else:
     IMPORT_ERROR = None
 
 FIELDS = tuple(sorted(KEYS - {"say"}))
-ALL = "(all)"
 
 
 # --- What a line expects and what understanding gave, as comparable plain values ------------
@@ -84,7 +83,7 @@ def expected_view(line: CorpusLine, place: Town) -> dict[str, Any]:
         view["intent"] = wanted["intent"]
     view["modifier"] = wanted.get("modifier")
     if wanted.get("all_children") and "children" not in wanted:
-        view["children"] = ALL
+        view["children"] = _every_child_fitting(wanted, place)
     else:
         view["children"] = sorted(
             place.child_name(place.child_id(name)) for name in wanted.get("children", ())
@@ -105,14 +104,29 @@ def expected_view(line: CorpusLine, place: Town) -> dict[str, Any]:
     return view
 
 
+def _every_child_fitting(wanted: dict[str, Any], place: Town) -> list[str]:
+    """ "les deux", "tous mes enfants": the household's minors of an age the activities named
+    take (all of them when no activity is named)."""
+    today = place.now.date()
+
+    def age(child: Any) -> int:
+        born = child.birth_date
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    minors = [child for child in place.children if age(child) < 18]
+    activities = [
+        activity
+        for activity in place.catalogue.activities
+        if activity.code in set(wanted.get("activities", ()))
+    ]
+    fitting = [child for child in minors if any(a.accepts_age(age(child)) for a in activities)]
+    return sorted(child.name for child in (fitting or minors))
+
+
 def got_view(frame: Any, line: CorpusLine, place: Town, fields: Iterable[str]) -> dict[str, Any]:
     """The same fields read from the frame `understand` returned."""
     child_ids = tuple(getattr(frame, "child_ids", ()) or ())
-    every_id = {child.id for child in place.children}
     children: Any = sorted(place.child_name(child_id) for child_id in set(child_ids))
-    if line.expected.get("all_children") and "children" not in line.expected:
-        if set(child_ids) in (set(), every_id):
-            children = ALL
     dates = getattr(frame, "dates", None)
     values = {
         "intent": getattr(frame, "intent", None),
