@@ -270,8 +270,9 @@ async def book_request(
     request = _seed(turn)
     # A message naming a child and an activity is a new request, not a correction of the
     # one before ("garderie du soir pour Paolo" after a canteen request for Léa).
+    # "inscris…", "réserve…" without "aussi"/"plutôt" starts one as well.
     new_subject = frame.child_ids and frame.activity_ids and frame.modifier is None
-    if new_subject or (frame.intent == "book" and _active_request(turn) is None):
+    if new_subject or (frame.intent == "book" and frame.modifier is None):
         request = {"intent": "book", "children": [], "activities": [], "choice": {}}
     at_calendar = turn.state.step in ("calendar", "waitlist_offer")
     turn.state.request = _merge(request, frame, at_calendar=at_calendar)

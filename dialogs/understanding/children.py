@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
+from dialogs.understanding.filler import FILLER
 from dialogs.understanding.frame import ChildInfo
-from dialogs.understanding.text import Token, phrase_stems
+from dialogs.understanding.text import Token, fold, phrase_stems
 
 _COUNT = r"(?:deux|trois|quatre|2|3|4|two|three|four)"
 ALL_CHILDREN = re.compile(
@@ -69,7 +70,6 @@ def find_children(
 
 
 def _plain_words(name: str) -> list[str]:
-    from dialogs.understanding.text import fold
 
     return re.findall(r"[a-z0-9]+", fold(name))
 
@@ -79,7 +79,6 @@ def unknown_name(
 ) -> str | None:
     """A capitalised first name after "inscris"/"pour"/"book" that no rule understood and
     that is no child of ours."""
-    from dialogs.understanding.filler import FILLER
     from dialogs.understanding.text import fold
 
     names = [fold(child.name) for child in children]

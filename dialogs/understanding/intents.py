@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from dialogs.understanding.text import fold
+
 # Compared with folded text (lower case, no accents). The first intent in this order that the
 # text contains wins ("annule ma réservation" is a cancellation, not a booking).
 INTENT_WORDS: list[tuple[str, tuple[str, ...]]] = [
@@ -279,6 +281,5 @@ def find_modifier(folded: str) -> tuple[str | None, list[tuple[int, int]]]:
 
 
 def intent_of(text: str) -> str | None:
-    from dialogs.understanding.text import fold
 
     return find_intent(fold(text))[0]
