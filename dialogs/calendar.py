@@ -17,6 +17,8 @@ from dialogs.replies import Button, Calendar, CalendarDay
 STATE_LABELS = {
     "open": N_("ouvert"),
     "booked": N_("réservé"),
+    "to_cancel": N_("à annuler"),
+    "locked": N_("réservé, ne peut plus être annulé"),
     "in_basket": N_("dans le panier"),
     "full": N_("complet"),
     "waitlist": N_("liste d'attente"),
@@ -55,8 +57,13 @@ def month_calendar(
     previous: Button | None,
     following: Button | None,
     marked_for_cancel: set[int] = frozenset(),
+    locked: set[int] = frozenset(),
 ) -> Calendar:
-    """A grid of weeks (Monday first); `day_button` gives the payload of a tappable day."""
+    """A grid of weeks (Monday first); `day_button` gives the payload of a tappable day.
+
+    A booked day picked for cancellation is drawn "to_cancel"; one past its cancellation
+    deadline is "locked" and cannot be tapped. The legend names only the states shown.
+    """
     by_day = {info.day: info for info in days}
     names = get_day_names("abbreviated", locale=t.locale)
     weekdays = [names[index] for index in range(7)]
@@ -72,12 +79,15 @@ def month_calendar(
                 row.append(CalendarDay(day, "closed", _label(t, day, "closed"), None))
                 continue
             state = day_state(info)
+            if state == "booked" and info.booking.id in locked:
+                state = "locked"
+            elif state == "booked" and info.booking.id in marked_for_cancel:
+                state = "to_cancel"
             label = _label(t, day, state)
-            if info.booking is not None and info.booking.id in marked_for_cancel:
-                label += " — " + t._("à annuler")
             row.append(CalendarDay(day, state, label, day_button(info, state)))
         weeks.append(row)
-    legend = [(state, t._(label)) for state, label in STATE_LABELS.items()]
+    shown = {cell.state for week in weeks for cell in week if cell is not None}
+    legend = [(state, t._(label)) for state, label in STATE_LABELS.items() if state in shown]
     return Calendar(
         title=t.month(date(year, month, 1)),
         weekdays=weekdays,

@@ -63,16 +63,25 @@ class Translator:
         """What joins a label to its detail: French sets a space before the colon."""
         return " : " if self.locale == "fr" else ": "
 
-    def day(self, value: date) -> str:
-        """ "mercredi 4 mars" / "Wednesday 4 March"."""
-        pattern = "EEEE d MMMM" if self.locale == "fr" else "EEEE d MMMM"
+    def _date(self, value: date, pattern: str) -> str:
+        """Babel's date, with French's "1er" for the first of the month ("lundi 1er mars")."""
+        if self.locale == "fr" and value.day == 1:
+            pattern = pattern.replace("d ", "d'er' ", 1)
         return format_date(value, pattern, locale=self.locale)
 
+    def day(self, value: date) -> str:
+        """ "mercredi 4 mars" / "Wednesday 4 March"."""
+        return self._date(value, "EEEE d MMMM")
+
     def day_with_year(self, value: date) -> str:
-        return format_date(value, "EEEE d MMMM y", locale=self.locale)
+        return self._date(value, "EEEE d MMMM y")
 
     def short_day(self, value: date) -> str:
-        return format_date(value, "EEE d MMM", locale=self.locale)
+        return self._date(value, "EEE d MMM")
+
+    def day_number(self, value: date) -> str:
+        """ "1er", "4" / "1", "4": a day in a list of one month's days."""
+        return "1er" if self.locale == "fr" and value.day == 1 else str(value.day)
 
     def month(self, value: date) -> str:
         return format_date(value, "LLLL y", locale=self.locale)
@@ -81,7 +90,10 @@ class Translator:
         return format_time(value, "HH:mm", locale=self.locale)
 
     def moment(self, value: datetime) -> str:
-        return format_datetime(value, "EEEE d MMMM, HH:mm", locale=self.locale)
+        pattern = "EEEE d MMMM, HH:mm"
+        if self.locale == "fr" and value.day == 1:
+            pattern = "EEEE d'er' MMMM, HH:mm"
+        return format_datetime(value, pattern, locale=self.locale)
 
     def money(self, cents: int) -> str:
         return format_cents(cents, self.locale)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+
+from babel.dates import get_day_names
 
 from booking import rules
 from booking.models import BookingState, Participant
 from booking.refusals import Refusal, Refused
-from booking.services.basket import add_to_basket, join_waitlist, remove_from_basket
+from booking.services.basket import (
+    add_to_basket,
+    basket_items,
+    join_waitlist,
+    remove_from_basket,
+)
+from booking.services.cancellation import cancellation_refusal
 from booking.services.queries import (
     DayInfo,
     activities_for,
@@ -15,13 +23,14 @@ from booking.services.queries import (
     month_days,
     sessions_on_days,
 )
-from dialogs.calendar import month_calendar
+from dialogs.calendar import day_state, month_calendar
 from dialogs.dates import DateSelection
 from dialogs.explain import explain
-from dialogs.flows.common import basket_line, nav_row, recap_button, require_login
+from dialogs.flows.common import basket_line, nav_row, price_text, recap_button, require_login
+from dialogs.replies import Button
 from dialogs.turn import Turn, action, step
 
-TAPPABLE = {"open", "in_basket", "booked", "waitlist"}
+TAPPABLE = {"open", "in_basket", "booked", "to_cancel", "waitlist"}
 
 
 async def children(turn: Turn) -> list[Participant]:
@@ -158,16 +167,13 @@ def _shift(year: int, month: int, delta: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-@step("calendar")
-async def show_calendar(turn: Turn) -> None:
+async def _month_days(turn: Turn) -> tuple[Participant | None, list[DayInfo]]:
+    """The shown month's days of the calendar's activity for its child."""
     state = turn.state
-    if not state.logged_in or state.participant_id is None or state.activity_id is None:
-        await turn.show("activity" if state.participant_id else "child")
-        return
-    state.step = "calendar"
-    t = turn.t
     household, kids = await household_with_children(turn.db, state.household_id)
-    child = next(c for c in kids if c.id == state.participant_id)
+    child = next((c for c in kids if c.id == state.participant_id), None)
+    if child is None or state.activity_id is None:
+        return child, []
     year, month = shown_month(turn)
     days = await month_days(
         turn.db,
@@ -178,6 +184,34 @@ async def show_calendar(turn: Turn) -> None:
         month=month,
         now=turn.now,
     )
+    return child, days
+
+
+def _locked(turn: Turn, days: list[DayInfo]) -> set[int]:
+    """Bookings of the month that can no longer be cancelled (drawn locked, not tappable)."""
+    return {
+        info.booking.id
+        for info in days
+        if info.booking is not None
+        and info.booking.state is BookingState.CONFIRMED
+        and cancellation_refusal(info.booking, info.session, turn.now, turn.tz) is not None
+    }
+
+
+@step("calendar")
+async def show_calendar(turn: Turn) -> None:
+    state = turn.state
+    if not state.logged_in or state.participant_id is None or state.activity_id is None:
+        await turn.show("activity" if state.participant_id else "child")
+        return
+    state.step = "calendar"
+    t = turn.t
+    child, days = await _month_days(turn)
+    if child is None:
+        await turn.show("child")
+        return
+    year, month = shown_month(turn)
+    locked = _locked(turn, days)
 
     def day_button(info: DayInfo, day_state: str) -> str | None:
         if day_state not in TAPPABLE:
@@ -200,6 +234,7 @@ async def show_calendar(turn: Turn) -> None:
         previous=previous,
         following=following,
         marked_for_cancel=set(state.to_cancel),
+        locked=locked,
     )
     activity_name = days[0].session.activity.name if days else ""
     text = t._(
@@ -213,8 +248,8 @@ async def show_calendar(turn: Turn) -> None:
     line = await basket_line(turn)
     if line:
         text += "\n" + line
-    rows = [
-        [recap_button(turn)],
+    rows = [*_group_rows(turn, days), *await _confirm_rows(turn)]
+    rows += [
         [
             turn.button(t._("Autre activité"), "change_activity"),
             turn.button(t._("Autre enfant"), "change_child"),
@@ -222,6 +257,127 @@ async def show_calendar(turn: Turn) -> None:
         nav_row(turn),
     ]
     turn.say(text, rows, calendar=calendar)
+
+
+def _group_rows(turn: Turn, days: list[DayInfo]) -> list[list[Button]]:
+    """Whole weekday columns and whole weeks of the month in one tap each: "Tous les lun.",
+    "Semaine du 8"."""
+    t = turn.t
+    pickable = [info for info in days if day_state(info) in ("open", "in_basket")]
+    weekdays = sorted({info.day.weekday() for info in pickable})
+    mondays = sorted({info.day - timedelta(days=info.day.weekday()) for info in pickable})
+    rows = []
+    if len(weekdays) > 1 or len({info.day for info in pickable}) > 1:
+        names = get_day_names("abbreviated", locale=t.locale)
+        rows.append(
+            [
+                turn.button(t._("Tous les {day}", day=names[weekday]), "pick_weekday", weekday)
+                for weekday in weekdays
+            ]
+        )
+    if len(mondays) > 1:
+        labels = [
+            turn.button(
+                t._("Sem. du {day}", day=t.day_number(max(monday, pickable[0].day.replace(day=1)))),
+                "pick_week",
+                monday.isoformat(),
+            )
+            for monday in mondays
+        ]
+        rows += [labels[i : i + 3] for i in range(0, len(labels), 3)]
+    return rows
+
+
+async def _confirm_rows(turn: Turn) -> list[list[Button]]:
+    """Confirm from the calendar when nothing needs checking (only days added, no
+    cancellation, none lost); the recap stays one tap away."""
+    t = turn.t
+    _, items = await basket_items(turn.db, turn.state.household_id)
+    if not items or turn.state.to_cancel:
+        return [[recap_button(turn)]]
+    total = sum(item.price_cents for item in items)
+    coupons = sum(item.coupons for item in items)
+    label = t.n_(
+        "Confirmer {count} séance · {price}",
+        "Confirmer {count} séances · {price}",
+        len(items),
+        price=t.money(total) if not coupons else price_text(turn, total, coupons),
+    )
+    return [[turn.button(label, "confirm")], [recap_button(turn)]]
+
+
+async def _toggle_group(turn: Turn, chosen: list[DayInfo], what: str) -> None:
+    """Add the open days of a group to the basket, or take them all out when all are in."""
+    t = turn.t
+    state = turn.state
+    held = [info for info in chosen if day_state(info) == "in_basket"]
+    free = [info for info in chosen if day_state(info) == "open"]
+    if not free and held:
+        for info in held:
+            await remove_from_basket(
+                turn.db, actor=turn.actor, booking_id=info.booking.id, now=turn.now
+            )
+        turn.say(
+            t.n_(
+                "{what} : {count} séance retirée du panier.",
+                "{what} : {count} séances retirées du panier.",
+                len(held),
+                what=what,
+            )
+        )
+        await turn.show("calendar")
+        return
+    if not free:
+        turn.say(t._("{what} : aucun jour libre à ajouter.", what=what))
+        await turn.show("calendar")
+        return
+    added, refused = [], []
+    for info in free:
+        try:
+            await add_to_basket(
+                turn.db,
+                actor=turn.actor,
+                participant_id=state.participant_id,
+                session_id=info.session.id,
+                now=turn.now,
+            )
+        except Refused as refusal:
+            refused.append(f"• {t.short_day(info.day)}{t.colon}{explain(t, refusal)}")
+        else:
+            added.append(info.day)
+    lines = []
+    if added:
+        lines.append(
+            t.n_(
+                "{what} : {count} séance ajoutée au panier.",
+                "{what} : {count} séances ajoutées au panier.",
+                len(added),
+                what=what,
+            )
+        )
+    if refused:
+        lines.append(t._("Pas possible :") + "\n" + "\n".join(refused))
+    turn.say("\n".join(lines))
+    await turn.show("calendar")
+
+
+@action("pick_weekday")
+@require_login
+async def pick_weekday(turn: Turn, weekday: int) -> None:
+    _, days = await _month_days(turn)
+    names = get_day_names("wide", locale=turn.t.locale)
+    what = turn.t._("Tous les {day}s", day=names[weekday])
+    await _toggle_group(turn, [info for info in days if info.day.weekday() == weekday], what)
+
+
+@action("pick_week")
+@require_login
+async def pick_week(turn: Turn, monday: str) -> None:
+    first = date.fromisoformat(monday)
+    _, days = await _month_days(turn)
+    what = turn.t._("Semaine du {day}", day=turn.t.day(first))
+    chosen = [info for info in days if first <= info.day < first + timedelta(days=7)]
+    await _toggle_group(turn, chosen, what)
 
 
 @action("month")
@@ -273,6 +429,10 @@ async def toggle_day(turn: Turn, session_id: int) -> None:
     if booking is not None and booking.state is BookingState.HELD:
         await remove_from_basket(turn.db, actor=turn.actor, booking_id=booking.id, now=turn.now)
         turn.say(t._("{day} retiré du panier.", day=t.day(info.day)))
+    elif booking is not None and booking.id not in state.to_cancel and (
+        refusal := cancellation_refusal(booking, info.session, turn.now, turn.tz)
+    ):
+        turn.say(f"{t.day(info.day)}{t.colon}{explain(t, refusal)}")
     elif booking is not None:
         if booking.id in state.to_cancel:
             state.to_cancel.remove(booking.id)

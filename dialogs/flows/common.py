@@ -181,19 +181,31 @@ def price_text(turn: Turn, cents: int, coupons: int) -> str:
 
 
 async def basket_line(turn: Turn) -> str:
-    """ "Panier : 3 séances, gardées jusqu'à 10:42." or nothing when empty."""
+    """ "Panier : 3 séances, gardées jusqu'à 10:42. 1 annulation à confirmer." or nothing."""
     if turn.state.household_id is None:
         return ""
+    t = turn.t
     _, items = await basket_items(turn.db, turn.state.household_id)
-    if not items:
-        return ""
-    expiry = min(item.held_until for item in items if item.held_until is not None)
-    return turn.t.n_(
-        "Panier : {count} séance, gardée jusqu'à {time}.",
-        "Panier : {count} séances, gardées jusqu'à {time}.",
-        len(items),
-        time=turn.t.time(expiry.astimezone(turn.tz)),
-    )
+    parts = []
+    if items:
+        expiry = min(item.held_until for item in items if item.held_until is not None)
+        parts.append(
+            t.n_(
+                "Panier : {count} séance, gardée jusqu'à {time}.",
+                "Panier : {count} séances, gardées jusqu'à {time}.",
+                len(items),
+                time=t.time(expiry.astimezone(turn.tz)),
+            )
+        )
+    if turn.state.to_cancel:
+        parts.append(
+            t.n_(
+                "{count} annulation à confirmer.",
+                "{count} annulations à confirmer.",
+                len(turn.state.to_cancel),
+            )
+        )
+    return " ".join(parts)
 
 
 def recap_button(turn: Turn) -> Button:

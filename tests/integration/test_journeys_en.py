@@ -91,7 +91,7 @@ async def test_a_parent_books_with_buttons_and_the_calendar(engine, town):
     await parent.press("Cantine")
     assert parent.calendar.title == "March 2027"
     assert parent.calendar.weekdays[0] == "Mon"
-    parent.shows_days("booked", TODAY, TOMORROW).shows_days("open", THURSDAY)
+    parent.shows_days("locked", TODAY).shows_days("booked", TOMORROW).shows_days("open", THURSDAY)
     assert parent.day(THURSDAY).label == "Thursday 4 March: open"
     await parent.tap(THURSDAY)
     parent.says("Thursday 4 March added to your basket", "Basket: 1 session, held until 10:00")

@@ -54,7 +54,7 @@ async def test_a_visitor_sees_the_activities_for_a_seven_year_old_in_july(engine
     await visitor.send("quelles activités pour un enfant de 7 ans en juillet ?")
     visitor.says("pour 7 ans", "juillet", "Centre de loisirs d'été", "Séjour montagne")
     visitor.says("Séjour montagne (6-12 ans, Chalet du Vercors) — 250,00 € — 0 séance ouverte")
-    visitor.says("Les réservations ouvrent le jeudi 1 avril, 09:00")
+    visitor.says("Les réservations ouvrent le jeudi 1er avril, 09:00")
     visitor.never_says("Cantine", "Accueil du soir")
     visitor.offers("Restauration scolaire", "Centre de loisirs", "Se connecter")
 
@@ -138,14 +138,17 @@ async def test_a_parent_books_school_meals_by_tapping_the_calendar(engine, town)
     parent.does_not_offer("École des sports", "Séjour montagne")
     parent.says(
         "École des sports : Cette activité demande une inscription préalable",
-        "Séjour montagne : Les réservations ouvrent le jeudi 1 avril, 09:00",
+        "Séjour montagne : Les réservations ouvrent le jeudi 1er avril, 09:00",
     )
 
     await parent.press("Cantine")
     parent.says("Léa — Cantine", "Touchez un jour")
     assert parent.calendar.title == "mars 2027"
-    parent.shows_days("booked", TODAY, TOMORROW).shows_days("open", THURSDAY, FRIDAY)
-    parent.shows_days("closed", WEDNESDAY)
+    # Today's meal is past its cancellation deadline: drawn locked, it cannot be tapped.
+    parent.shows_days("locked", TODAY).shows_days("booked", TOMORROW)
+    parent.shows_days("open", THURSDAY, FRIDAY).shows_days("closed", WEDNESDAY)
+    assert parent.day(TODAY).payload is None
+    assert ("locked", "réservé, ne peut plus être annulé") in parent.calendar.legend
     assert parent.day(WEDNESDAY).payload is None
     parent.does_not_offer("Mois précédent")
 
@@ -170,13 +173,13 @@ async def test_a_parent_books_school_meals_by_tapping_the_calendar(engine, town)
         "Nouvelles réservations",
         "Léa — Cantine — jeudi 4 mars 11:30 — 3,35 €",
         "Léa — Cantine — vendredi 5 mars 11:30 — 3,35 €",
-        "Léa — Cantine — jeudi 1 avril 11:30 — 3,35 €",
+        "Léa — Cantine — jeudi 1er avril 11:30 — 3,35 €",
         "Total : 10,05 €",
         "gardées jusqu'à 10:00",
     ).offers("Confirmer", "Modifier", "Abandonner")
 
     await parent.press("Confirmer")
-    parent.says("jeudi 4 mars : confirmé", "vendredi 5 mars : confirmé", "jeudi 1 avril : confirmé")
+    parent.says("jeudi 4 mars : confirmé", "vendredi 5 mars : confirmé", "jeudi 1er avril : confirmé")
     parent.offers("Réserver")
     # February's and the two first March meals, an evening, a climbing session, and these three
     confirmed = await bookings_of(engine.database, town.lea.id, BookingState.CONFIRMED)
@@ -224,7 +227,7 @@ async def test_a_parent_books_in_words(engine, town):
     await parent.send("inscris Léa à la cantine tous les lundis et jeudis de mars")
     # A whole request goes straight to the recap; the day already booked is named.
     parent.says(
-        "lun. 1 mars : Cette séance est déjà réservée",
+        "lun. 1er mars : Cette séance est déjà réservée",
         "Léa — Cantine — jeudi 4 mars 11:30 — 3,35 €",
         "Léa — Cantine — lundi 29 mars 11:30 — 3,35 €",
         "Total : 26,80 €",
@@ -364,13 +367,13 @@ async def test_my_bookings_lists_each_childs_bookings_with_what_can_be_cancelled
     await parent.press("Mes réservations")
     text = parent.text
     assert text.index("Léa") < text.index("Paolo")  # per child, each in date order
-    assert text.index("lundi 1 mars") < text.index("samedi 6 mars") < text.index("Paolo")
+    assert text.index("lundi 1er mars") < text.index("samedi 6 mars") < text.index("Paolo")
     parent.says(
-        "lundi 1 mars 11:30 — Cantine (confirmé) — ne peut plus être annulé",
+        "lundi 1er mars 11:30 — Cantine (confirmé) — ne peut plus être annulé",
         "mercredi 3 mars 08:30 — Mercredis loisirs 6-12 (confirmé)",
     )
     parent.offers("Annuler Léa mar. 2 mars", "Annuler Paolo mer. 3 mars")
-    parent.does_not_offer("Annuler Léa lun. 1 mars")
+    parent.does_not_offer("Annuler Léa lun. 1er mars")
 
     # Two bookings of one child on one day: the buttons say which is which.
     await parent.send("inscris Léa à la cantine jeudi")
@@ -423,11 +426,13 @@ async def test_cancelling_past_the_deadline_says_why(engine, town):
     parent.offers("Annuler Léa mar. 2 mars")  # what can still be cancelled
 
     await parent.send("inscris Léa à la cantine")
-    await parent.tap(TODAY)  # tapping a booked day marks it for cancellation
-    parent.says("lundi 1 mars sera annulé quand vous confirmerez")
-    await parent.press("Récapitulatif")
-    await parent.press("Confirmer")
-    parent.says("✕ Il n'est plus possible d'annuler")
+    assert parent.day(TODAY).state == "locked" and parent.day(TODAY).payload is None
+    await parent.tap(TOMORROW)  # a booked day still cancellable turns "à annuler"
+    parent.says("mardi 2 mars sera annulé quand vous confirmerez", "1 annulation à confirmer")
+    parent.shows_days("to_cancel", TOMORROW)
+    assert ("to_cancel", "à annuler") in parent.calendar.legend
+    await parent.tap(TOMORROW)  # tapped again: kept
+    parent.shows_days("booked", TOMORROW).never_says("annulation à confirmer")
 
 
 # --- Balance and history ----------------------------------------------------------------
@@ -440,7 +445,7 @@ async def test_balance_and_history_of_this_month_and_last(engine, town):
         "Porte-monnaie : 37,50 €",
         "Coupons : 8",
         "Mars 2027",
-        "lun. 1 mars Léa — Cantine — 3,35 €",
+        "lun. 1er mars Léa — Cantine — 3,35 €",
         "Février 2027",
         "lun. 15 févr. Léa — Cantine — 3,35 €",
         "mer. 10 févr. — 40,00 €",
@@ -478,7 +483,7 @@ async def test_a_household_in_debt_is_told_what_it_owes(engine, town):
 async def test_an_activity_not_open_yet_says_when_it_opens(engine, town):
     parent = await logged_in(engine)
     await parent.send("inscris Léa au séjour montagne")
-    parent.says("Les réservations ouvrent le jeudi 1 avril, 09:00")
+    parent.says("Les réservations ouvrent le jeudi 1er avril, 09:00")
 
 
 # --- Help, back, menu, language; not understood; ambiguities ------------------------------

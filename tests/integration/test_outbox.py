@@ -505,7 +505,7 @@ async def test_the_daily_report_is_mailed_only_to_households_whose_bookings_move
         "a@x.fr;b@y.fr",
     )
     assert rendered_text(report) == (
-        "Compte rendu du lundi 1 mars : les mouvements de la journée.\n"
+        "Compte rendu du lundi 1er mars : les mouvements de la journée.\n"
         "\n"
         "Mercredis loisirs\n"
         "• Léa — mercredi 10 mars — réservé"

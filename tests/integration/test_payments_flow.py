@@ -345,7 +345,7 @@ async def test_a_parent_pays_the_recap_on_the_sandbox_and_the_receipt_reaches_th
     (receipt,) = receipts(await chat.pushed())
     assert "Paiement reçu, merci !" in receipt
     assert f"Reçu n° {payment.receipt_number}" in receipt
-    assert "Payé le lundi 1 mars à 09:00" in receipt
+    assert "Payé le lundi 1er mars à 09:00" in receipt
     assert f"✓ Léa — {MERCREDIS} — mercredi 10 mars — 10,00 € : confirmé" in receipt
     assert "Total payé : 20,00 €" in receipt
     frame = await socket.receive_json(timeout=5)
