@@ -49,7 +49,7 @@ from booking.services.conversations import (
 )
 from dialogs import flows  # noqa: F401 - registers the actions and steps
 from dialogs.flows.account import check_password_first, redeem_code
-from dialogs.flows.common import not_understood
+from dialogs.flows.common import MENU_ACTIONS, not_understood
 from dialogs.flows.requests import cancel_request, on_text
 from dialogs.i18n import Translator, pick_locale
 from dialogs.replies import Reply
@@ -227,7 +227,13 @@ async def run_command(turn: Turn, command: str) -> None:
 
 #: Buttons of messages sent outside a turn (a reminder's "Annuler"): they outlive the turn's
 #: nonce, so they name an action and an id, checked on arrival like any request.
-STANDING_ACTIONS = {"cancel": ("mark_cancel", 1), "recap": ("recap", 0)}
+STANDING_ACTIONS = {
+    "cancel": ("mark_cancel", 1),
+    "recap": ("recap", 0),
+    # The menu's buttons: a tap on an older menu (another tab, a message scrolled up) still
+    # means the same thing, so it is carried out instead of being refused as stale.
+    **{name: (name, 0) for name in MENU_ACTIONS},
+}
 
 
 def standing_payload(action_name: str, *args: int) -> str:

@@ -24,26 +24,45 @@ PARENT_STEP = {
 BOOKING_STEPS = ("child", "activity", "calendar", "waitlist_offer", "recap", "terms")
 
 
+#: Actions the menu offers: their buttons keep working once the menu is old (engine.py).
+MENU_ACTIONS = (
+    "book",
+    "bookings",
+    "balance",
+    "help",
+    "menu",
+    "login",
+    "notifications",
+    "logout",
+    "link_telegram",
+)
+
+
+def standing(label: str, name: str) -> Button:
+    """A menu button whose payload names its action (no nonce): it never goes stale."""
+    return Button(label=label, payload=f"x.{name}")
+
+
 def menu_rows(turn: Turn) -> list[list[Button]]:
     t = turn.t
     if not turn.state.logged_in:
         return [
-            [turn.button(t._("Se connecter"), "login")],
+            [standing(t._("Se connecter"), "login")],
             [turn.button(t._("Voir les activités"), "browse", None)],
-            [turn.button(t._("Aide"), "help"), _language_button(turn)],
+            [standing(t._("Aide"), "help"), _language_button(turn)],
         ]
     return [
-        [turn.button(t._("Réserver"), "book")],
+        [standing(t._("Réserver"), "book")],
         [
-            turn.button(t._("Mes réservations"), "bookings"),
-            turn.button(t._("Annuler"), "bookings"),
+            standing(t._("Mes réservations"), "bookings"),
+            standing(t._("Annuler"), "bookings"),
         ],
-        [turn.button(t._("Solde et historique"), "balance"), turn.button(t._("Panier"), "recap")],
-        [turn.button(t._("Aide"), "help"), _language_button(turn)],
-        [turn.button(t._("Notifications"), "notifications")],
-        [turn.button(t._("Se déconnecter"), "logout")],
+        [standing(t._("Solde et historique"), "balance"), standing(t._("Panier"), "recap")],
+        [standing(t._("Aide"), "help"), _language_button(turn)],
+        [standing(t._("Notifications"), "notifications")],
+        [standing(t._("Se déconnecter"), "logout")],
     ] + (
-        [[turn.button(t._("Continuer dans Telegram"), "link_telegram")]]
+        [[standing(t._("Continuer dans Telegram"), "link_telegram")]]
         if turn.telegram_username and turn.channel == "web"
         else []
     )
@@ -53,7 +72,7 @@ def nav_row(turn: Turn, *, back: bool = True) -> list[Button]:
     row = []
     if back:
         row.append(turn.button(turn.t._("Retour"), "back"))
-    row.append(turn.button(turn.t._("Menu"), "menu"))
+    row.append(standing(turn.t._("Menu"), "menu"))
     return row
 
 

@@ -562,11 +562,23 @@ async def test_stale_replayed_and_forged_buttons_get_a_clear_message(engine, tow
         await parent.press_payload(forged)
         parent.says("Ce bouton n'est plus valable").offers("Réserver")
 
-    # Another family's conversation cannot use this one's buttons.
+    # Another family's conversation cannot use this one's buttons; a menu button names only
+    # an action ("Réserver"), which acts on the other family's own account.
     other = Script(engine, "martin")
     await other.login("martin")
     await other.press_payload(parent.payload("Réserver"))
+    other.says("Zoé").never_says("Léa", "Paolo")
+    await other.press_payload(confirm)
     other.says("Ce bouton n'est plus valable").never_says("Léa", "Paolo")
+
+
+async def test_a_tap_on_an_old_menu_is_carried_out(engine, town):
+    """Another tab, or a menu scrolled up: "Mes réservations" still means the same."""
+    parent = await logged_in(engine)
+    old_menu = parent.payload("Mes réservations")
+    await parent.send("inscris Léa à la cantine jeudi")
+    await parent.press_payload(old_menu)
+    parent.says("Vos prochaines réservations").never_says("Ce bouton n'est plus valable")
 
 
 async def test_two_racing_messages_leave_a_consistent_state(engine, town, sqlite_database):
