@@ -16,6 +16,7 @@ class State:
     participant_id: int | None = None
     activity_id: int | None = None
     month: str | None = None  # "2027-03": the calendar shown
+    page: int = 0  # the page of a long list shown
     to_cancel: list[int] = field(default_factory=list)  # bookings picked for cancellation
     question: dict[str, Any] = field(default_factory=dict)  # browse filters, login in progress
     request: dict[str, Any] = field(default_factory=dict)  # the request being filled
@@ -39,6 +40,7 @@ class State:
         self.participant_id = None
         self.activity_id = None
         self.month = None
+        self.page = 0
         self.to_cancel = []
         self.question = {}
         self.request = {}

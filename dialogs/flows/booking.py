@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from babel.dates import get_day_names
 
 from booking import rules
-from booking.models import BookingState, Participant
+from booking.models import Activity, BookingState, Participant
 from booking.refusals import Refusal, Refused
 from booking.services.basket import (
     add_to_basket,
@@ -29,7 +29,9 @@ from dialogs.explain import explain
 from dialogs.flows.common import basket_line, nav_row, price_text, recap_button, require_login
 from dialogs.replies import Button
 from dialogs.turn import Turn, action, step
+from dialogs.understanding.text import fold
 
+ACTIVITIES_PER_PAGE = 8
 TAPPABLE = {"open", "in_basket", "booked", "to_cancel", "waitlist"}
 
 
@@ -75,6 +77,7 @@ async def choose_child(turn: Turn, participant_id: int) -> None:
         return
     turn.state.participant_id = participant_id
     turn.state.activity_id = None
+    turn.state.page = 0
     await turn.show("activity")
 
 
@@ -89,11 +92,18 @@ async def show_activities(turn: Turn) -> None:
     child = next(c for c in kids if c.id == state.participant_id)
     choices = await activities_for(turn.db, household, child, turn.now)
     t = turn.t
-    rows = [
-        [turn.button(choice.activity.name, "activity", choice.activity.id)]
-        for choice in choices
-        if choice.refusal is None
-    ]
+    bookable = [choice.activity for choice in choices if choice.refusal is None]
+    pages = max(1, -(-len(bookable) // ACTIVITIES_PER_PAGE))
+    page = min(max(state.page, 0), pages - 1)
+    shown = bookable[page * ACTIVITIES_PER_PAGE : (page + 1) * ACTIVITIES_PER_PAGE]
+    rows = [[turn.button(activity_label(a), "activity", a.id)] for a in shown]
+    if pages > 1:
+        turn_pages = []
+        if page > 0:
+            turn_pages.append(turn.button(t._("‹ Précédent"), "activity_page", page - 1))
+        if page < pages - 1:
+            turn_pages.append(turn.button(t._("Suite ›"), "activity_page", page + 1))
+        rows.append(turn_pages)
     # One line per reason: a missing dossier or a debt blocks every activity alike.
     reasons: dict[str, list[str]] = {}
     for choice in choices:
@@ -105,12 +115,19 @@ async def show_activities(turn: Turn) -> None:
     unavailable = [f"• {', '.join(names)}{t.colon}{reason}" for reason, names in reasons.items()]
     text = (
         t._("Quelle activité pour {name} ?", name=child.first_name)
-        if rows
+        if bookable
         else t._(
             "Aucune activité ne peut être réservée pour {name} en ce moment.", name=child.first_name
         )
     )
-    if unavailable:
+    if pages > 1:
+        text += " " + t._(
+            "({first}-{last} sur {count})",
+            first=page * ACTIVITIES_PER_PAGE + 1,
+            last=page * ACTIVITIES_PER_PAGE + len(shown),
+            count=len(bookable),
+        )
+    if unavailable and page == 0:
         text += "\n\n" + t._("Pas disponible pour l'instant :") + "\n" + "\n".join(unavailable)
     if any(c.refusal is not None and c.refusal.code is Refusal.IN_DEBT for c in choices):
         owed = next(
@@ -121,6 +138,34 @@ async def show_activities(turn: Turn) -> None:
         rows.append([turn.button(t._("Régler {amount}", amount=t.money(owed)), "pay_debt")])
     rows.append(nav_row(turn))
     turn.say(text, rows)
+
+
+@action("activity_page")
+@require_login
+async def activity_page(turn: Turn, page: int) -> None:
+    turn.state.page = page
+    await turn.show("activity")
+
+
+def activity_label(activity: Activity) -> str:
+    """The catalogue's name, with the name parents use beside it: "Restaurant scolaire
+    (cantine)"."""
+    alias = next(iter(activity.aliases or ()), "")
+    if alias and fold(alias) not in fold(activity.name):
+        return f"{activity.name} ({alias})"
+    return activity.name
+
+
+@action("usual")
+@require_login
+async def usual_booking(turn: Turn, participant_id: int, activity_id: int) -> None:
+    """The household's usual child and activity, from the menu in one tap: the calendar."""
+    if participant_id not in {child.id for child in await children(turn)}:
+        await turn.show("menu")
+        return
+    turn.state.request = {}
+    turn.state.participant_id = participant_id
+    await choose_activity(turn, activity_id)
 
 
 @action("activity")
@@ -429,8 +474,10 @@ async def toggle_day(turn: Turn, session_id: int) -> None:
     if booking is not None and booking.state is BookingState.HELD:
         await remove_from_basket(turn.db, actor=turn.actor, booking_id=booking.id, now=turn.now)
         turn.say(t._("{day} retiré du panier.", day=t.day(info.day)))
-    elif booking is not None and booking.id not in state.to_cancel and (
-        refusal := cancellation_refusal(booking, info.session, turn.now, turn.tz)
+    elif (
+        booking is not None
+        and booking.id not in state.to_cancel
+        and (refusal := cancellation_refusal(booking, info.session, turn.now, turn.tz))
     ):
         turn.say(f"{t.day(info.day)}{t.colon}{explain(t, refusal)}")
     elif booking is not None:

@@ -3,7 +3,11 @@ login guard, and the basket line; flows import this module, never one another in
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from booking.models import Participant
 from booking.services.basket import basket_items
+from booking.services.habits import usual_bookings
 from dialogs.i18n import Translator
 from dialogs.replies import Button
 from dialogs.turn import Turn, action, step
@@ -105,7 +109,33 @@ async def show_menu(turn: Turn) -> None:
         return
     turn.state.step = "menu"
     turn.state.forget_selection()
-    turn.say(turn.t._("Que voulez-vous faire ?"), menu_rows(turn))
+    turn.say(turn.t._("Que voulez-vous faire ?"), [*await usual_rows(turn), *menu_rows(turn)])
+
+
+async def usual_rows(turn: Turn) -> list[list[Button]]:
+    """The household's usual child and activity, one tap from the menu to their calendar."""
+    habits = await usual_bookings(turn.db, turn.state.household_id, turn.now)
+    return [
+        [
+            turn.button(
+                turn.t._(
+                    "{activity} pour {name}",
+                    activity=short_name(habit.activity.name, habit.activity.aliases),
+                    name=habit.participant.first_name,
+                ),
+                "usual",
+                habit.participant.id,
+                habit.activity.id,
+            )
+        ]
+        for habit in habits
+    ]
+
+
+def short_name(name: str, aliases: list[str] | None) -> str:
+    """What parents call an activity: the town's first alias ("Cantine"), else its name."""
+    alias = next(iter(aliases or ()), "")
+    return alias[:1].upper() + alias[1:] if alias else name
 
 
 @action("menu")
@@ -121,19 +151,37 @@ async def go_back(turn: Turn) -> None:
 @action("help")
 async def show_help(turn: Turn) -> None:
     t = turn.t
+    names = await _first_names(turn)
     text = t._(
         "Je comprends les boutons et les phrases simples, par exemple :\n"
-        "• « inscris Léa à la cantine tous les lundis et jeudis de mars »\n"
-        "• « du 6 au 10 juillet », « demain », « le 12/03 »\n"
-        "• « annule mercredi pour Paolo »\n"
+        "• « inscris {name} à la cantine tous les lundis et jeudis du mois prochain »\n"
+        "• « la semaine prochaine », « demain », « du 6 au 10 », « sauf mercredi »\n"
+        "• « annule mercredi pour {other} », « ajoute le 24 », « enlève le 17 »\n"
         "• « mes réservations », « mon solde », « menu », « retour », « English »\n"
-        "À chaque étape, « retour » revient en arrière et « menu » ramène ici."
+        "À chaque étape, « retour » revient en arrière et « menu » ramène ici.",
+        name=names[0],
+        other=names[-1],
     )
     if turn.state.step in BOOKING_STEPS:
         turn.say(text)  # then the step the parent was at, with its buttons
         await turn.show()
         return
     turn.say(text, menu_rows(turn))
+
+
+async def _first_names(turn: Turn) -> list[str]:
+    """The household's children's names for the examples; generic ones before logging in."""
+    if turn.state.household_id is not None:
+        participants = (
+            await turn.db.scalars(
+                select(Participant.first_name)
+                .where(Participant.household_id == turn.state.household_id)
+                .order_by(Participant.birth_date.desc())
+            )
+        ).all()
+        if participants:
+            return list(participants)
+    return [turn.t._("Léa"), turn.t._("Paolo")]
 
 
 @action("language")

@@ -11,6 +11,7 @@ from booking.services.queries import lapsed_basket_items, upcoming_bookings
 from dialogs.explain import explain
 from dialogs.flows.common import basket_line, nav_row, price_text, require_login, show_menu
 from dialogs.flows.pay import payment_link
+from dialogs.grouping import DETAILED_UP_TO, Group, days_text, group, weekdays_text
 from dialogs.turn import Turn, action, step
 
 
@@ -75,40 +76,37 @@ async def show_recap(turn: Turn) -> None:
     lines.extend(lapsed_line(turn, booking) for booking in lapsed)
     if items:
         lines.append(t._("Nouvelles réservations :"))
-        for item in items:
-            session = item.session
-            lines.append(
-                f"• {item.participant.first_name} — {session.activity.name} — "
-                f"{t.day(session.day)} {t.time(session.starts_at.astimezone(turn.tz))} — "
-                f"{price_text(turn, item.price_cents, item.coupons)}"
-            )
-            total_cents += item.price_cents
-            total_coupons += item.coupons
+        for chunk in group(items, lambda i: (i.participant.first_name, i.session.activity.name)):
+            lines += _new_lines(turn, chunk)
+        total_cents = sum(item.price_cents for item in items)
+        total_coupons = sum(item.coupons for item in items)
     if cancels:
         lines.append(t._("Annulations :"))
-        for item in cancels:
-            booking = item.booking
-            refund = (
-                t._(
-                    "remboursé : {amount}",
-                    amount=price_text(turn, item.refund_cents, item.refund_coupons),
-                )
-                if item.refund_cents or item.refund_coupons
-                else t._("ne sera pas facturé")
-                if booking.session.activity.payment_mode is PaymentMode.INVOICE
-                else t._("sans remboursement")
-            )
-            if item.cancel_refusal is not None:
-                refund = explain(t, item.cancel_refusal)
-            lines.append(
-                f"• {booking.participant.first_name} — {booking.session.activity.name} — "
-                f"{t.day(booking.session.day)} ({refund})"
-            )
+        for chunk in group(
+            cancels,
+            lambda i: (i.booking.participant.first_name, i.booking.session.activity.name),
+        ):
+            lines += _cancel_lines(turn, chunk)
     if items:
         total = t.money(total_cents)
         if total_coupons:
             total += " + " + t.n_("{count} coupon", "{count} coupons", total_coupons)
         lines.append(t._("Total : {total}", total=total))
+        invoiced = sorted(
+            {
+                item.session.activity.name
+                for item in items
+                if item.session.activity.payment_mode is PaymentMode.INVOICE
+            }
+        )
+        if invoiced:
+            lines.append(
+                t._(
+                    "{activities} : rien à payer maintenant, facturé en fin de mois sur votre "
+                    "compte famille.",
+                    activities=", ".join(invoiced),
+                )
+            )
         line = await basket_line(turn)
         lines.append(line)
     turn.say(
@@ -119,6 +117,89 @@ async def show_recap(turn: Turn) -> None:
             nav_row(turn, back=False),
         ],
     )
+
+
+def _new_lines(turn: Turn, chunk: Group) -> list[str]:
+    """A child's days of one activity: each day when they are few, else one short line."""
+    t = turn.t
+    if len(chunk.items) <= DETAILED_UP_TO:
+        return [
+            f"• {chunk.child} — {chunk.activity} — {t.day(item.session.day)} "
+            f"{t.time(item.session.starts_at.astimezone(turn.tz))} — "
+            f"{price_text(turn, item.price_cents, item.coupons)}"
+            for item in chunk.items
+        ]
+    days = [item.session.day for item in chunk.items]
+    subtotal = price_text(
+        turn, sum(i.price_cents for i in chunk.items), sum(i.coupons for i in chunk.items)
+    )
+    count = t.n_("{count} séance", "{count} séances", len(days))
+    return [
+        f"• {chunk.child} — {chunk.activity}{t.colon}{count} ({weekdays_text(t, days)}) — "
+        f"{subtotal}",
+        f"   {days_text(t, days)}",
+    ]
+
+
+def _done_lines(turn: Turn, chunk: Group, outcome: str) -> list[str]:
+    """ "✓ Léa — Cantine — jeudi 4 mars : confirmé", or one line for many days."""
+    t = turn.t
+    if len(chunk.items) <= DETAILED_UP_TO:
+        return [
+            f"✓ {chunk.child} — {chunk.activity} — {t.day(b.session.day)}{t.colon}{outcome}"
+            for b in chunk.items
+        ]
+    days = [b.session.day for b in chunk.items]
+    count = t.n_("{count} séance", "{count} séances", len(days))
+    return [
+        f"✓ {chunk.child} — {chunk.activity}{t.colon}{count} ({days_text(t, days)}) : {outcome}"
+    ]
+
+
+def _refund_text(turn: Turn, done) -> str:  # noqa: ANN001
+    """Where a cancellation's money went: the card, the porte-monnaie, the coupons."""
+    t = turn.t
+    if done.to_card:
+        return t._("remboursé sur votre carte : {amount}", amount=t.money(done.refund_cents))
+    if done.refund_cents:
+        return t._(
+            "remboursé sur votre porte-monnaie : {amount}", amount=t.money(done.refund_cents)
+        )
+    if done.refund_coupons:
+        return t._("remboursé : {amount}", amount=price_text(turn, 0, done.refund_coupons))
+    return ""
+
+
+def _cancel_lines(turn: Turn, chunk: Group) -> list[str]:
+    t = turn.t
+
+    def outcome(item) -> str:  # noqa: ANN001
+        if item.cancel_refusal is not None:
+            return explain(t, item.cancel_refusal)
+        if item.refund_cents or item.refund_coupons:
+            return t._(
+                "remboursé : {amount}",
+                amount=price_text(turn, item.refund_cents, item.refund_coupons),
+            )
+        if item.booking.session.activity.payment_mode is PaymentMode.INVOICE:
+            return t._("ne sera pas facturé")
+        return t._("sans remboursement")
+
+    if len(chunk.items) <= DETAILED_UP_TO:
+        return [
+            f"• {chunk.child} — {chunk.activity} — {t.day(i.booking.session.day)} ({outcome(i)})"
+            for i in chunk.items
+        ]
+    by_outcome: dict[str, list] = {}
+    for item in chunk.items:
+        by_outcome.setdefault(outcome(item), []).append(item)
+    lines = []
+    for said, items in by_outcome.items():
+        days = [i.booking.session.day for i in items]
+        count = t.n_("{count} annulation", "{count} annulations", len(days))
+        lines.append(f"• {chunk.child} — {chunk.activity}{t.colon}{count} ({said})")
+        lines.append(f"   {days_text(t, days)}")
+    return lines
 
 
 @action("confirm")
@@ -139,16 +220,10 @@ async def confirm(turn: Turn) -> None:
             turn.say(explain(t, refused))
             await turn.show("recap")
             return
-        for booking in checkout.confirmed:
-            lines.append(
-                "✓ "
-                + t._(
-                    "{name} — {activity} — {day} : confirmé",
-                    name=booking.participant.first_name,
-                    activity=booking.session.activity.name,
-                    day=t.day(booking.session.day),
-                )
-            )
+        for chunk in group(
+            checkout.confirmed, lambda b: (b.participant.first_name, b.session.activity.name)
+        ):
+            lines += _done_lines(turn, chunk, t._("confirmé"))
         for booking, refusal in checkout.unavailable:
             lines.append(
                 "✕ "
@@ -183,6 +258,7 @@ async def confirm(turn: Turn) -> None:
             lines.append(
                 t.n_("{count} coupon utilisé", "{count} coupons utilisés", checkout.debited_coupons)
             )
+    cancelled = []
     for booking_id in list(state.to_cancel):
         try:
             done = await cancel_booking(
@@ -191,27 +267,17 @@ async def confirm(turn: Turn) -> None:
         except Refused as refused:
             lines.append("✕ " + explain(t, refused))
             continue
-        booking = done.booking
-        refund = ""
-        if done.to_card:
-            refund = " — " + t._(
-                "remboursé sur votre carte : {amount}", amount=t.money(done.refund_cents)
-            )
-        elif done.refund_cents or done.refund_coupons:
-            refund = " — " + t._(
-                "remboursé : {amount}",
-                amount=price_text(turn, done.refund_cents, done.refund_coupons),
-            )
-        lines.append(
-            "✓ "
-            + t._(
-                "{name} — {activity} — {day} : annulé",
-                name=booking.participant.first_name,
-                activity=booking.session.activity.name,
-                day=t.day(booking.session.day),
-            )
-            + refund
-        )
+        cancelled.append(done)
+    for chunk in group(
+        cancelled, lambda d: (d.booking.participant.first_name, d.booking.session.activity.name)
+    ):
+        by_refund: dict[str, list] = {}
+        for done in chunk.items:
+            by_refund.setdefault(_refund_text(turn, done), []).append(done.booking)
+        for refund, bookings in by_refund.items():
+            lines += _done_lines(turn, Group(chunk.child, chunk.activity, bookings), t._("annulé"))
+            if refund:
+                lines[-1] += " — " + refund
     state.to_cancel = []
     if not lines:
         lines.append(t._("Votre panier est vide."))

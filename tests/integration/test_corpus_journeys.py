@@ -38,7 +38,8 @@ MONTHS = {
     "décembre": 12,
 }
 TODAY = date(2027, 3, 1)
-DAY = re.compile(r"(\d{1,2}) (" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?")
+SHORT_DAY = re.compile(r"^• \w+\. \d")  # "• mer. 10 mars : complet"
+DAY = re.compile(r"(\d{1,2})(?:er)? (" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?")
 
 
 def complete_requests() -> list[CorpusLine]:
@@ -63,6 +64,16 @@ LINES = complete_requests()
 
 def test_forty_complete_requests_are_chosen() -> None:
     assert len(LINES) == 40
+
+
+def _month_days(text: str) -> set[date]:
+    """ "   mars : 4, 8, 11 ; avril : 1er" -> the days."""
+    days = set()
+    for part in text.strip().split(" ; "):
+        month, _, numbers = part.partition(" : ")
+        for number in numbers.split(", "):
+            days.add(date(2027, MONTHS[month], int(number.removesuffix("er"))))
+    return days
 
 
 def _days_in(text: str) -> set[date]:
@@ -97,16 +108,21 @@ async def test_forty_complete_sentences_reach_the_recap_with_their_days(client, 
         await parent.say("abandonner")
         await parent.say(line.say)
         text = parent.text
+        rows = text.splitlines()
         booked = {
             day
-            for row in text.splitlines()
+            for row in rows
             if row.startswith(f"• {child} — {activity.name} — ")
             for day in _days_in(row)
         }
+        for index, row in enumerate(rows[:-1]):  # many days said short, months on the next line
+            if row.startswith(f"• {child} — {activity.name} : "):
+                booked |= _month_days(rows[index + 1])
         refused = {
-            _days_in(row.split(":")[0]).pop()
-            for row in text.splitlines()
-            if row.startswith("• ") and " — " not in row
+            day
+            for row in rows
+            if SHORT_DAY.match(row)
+            for day in _days_in(row.split(" : ")[0])
         }
         if f"{child} — {activity.name} : " in text:
             refused |= asked  # refused for the whole activity (an enrolment), said once

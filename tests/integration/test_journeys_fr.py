@@ -228,16 +228,18 @@ async def test_a_parent_books_in_words(engine, town):
     # A whole request goes straight to the recap; the day already booked is named.
     parent.says(
         "lun. 1er mars : Cette séance est déjà réservée",
-        "Léa — Cantine — jeudi 4 mars 11:30 — 3,35 €",
-        "Léa — Cantine — lundi 29 mars 11:30 — 3,35 €",
+        # a term of days says short: per child and activity, count, weekdays, days
+        "Léa — Cantine : 8 séances (lun., jeu.) — 26,80 €",
+        "mars : 4, 8, 11, 15, 18, 22, 25, 29",
         "Total : 26,80 €",
+        "Cantine : rien à payer maintenant, facturé en fin de mois sur votre compte famille.",
     )
     await parent.press("Modifier")
     parent.shows_days("in_basket", THURSDAY, date(2027, 3, 8), date(2027, 3, 29))
     parent.shows_days("open", FRIDAY)
 
     await parent.send("le 12/03")  # typed at the calendar: added to the days chosen
-    parent.says("Léa — Cantine — vendredi 12 mars", "Léa — Cantine — jeudi 4 mars")
+    parent.says("Léa — Cantine : 9 séances (lun., jeu., ven.)", "mars : 4, 8, 11, 12, 15")
 
     await parent.send("inscris Paolo à la cantine demain")
     parent.says("Paolo — Cantine — mardi 2 mars")
@@ -247,20 +249,21 @@ async def test_a_parent_books_in_words(engine, town):
     parent.says("Pas de séance de cette activité à ces dates")
 
     await parent.send("inscris Léa au centre de loisirs d'été du 6 au 10 juillet")
-    parent.says("Léa — Centre de loisirs d'été — mardi 6 juillet", "vendredi 9 juillet")
+    parent.says("Léa — Centre de loisirs d'été : 4 séances (mar., mer., jeu., ven.) — 60,00 €")
 
     await parent.send("inscris Léa aux mercredis loisirs le 24 mars")
     parent.says("Léa — Mercredis loisirs 6-12 — mercredi 24 mars")
     parent.says(
         "Paolo — Cantine — mardi 2 mars",
-        "Léa — Cantine — vendredi 12 mars",
-        "Léa — Centre de loisirs d'été — vendredi 9 juillet 08:00 — 15,00 €",
+        "Léa — Cantine : 9 séances",
+        "juillet : 6, 7, 8, 9",
         "Léa — Mercredis loisirs 6-12 — mercredi 24 mars 08:30 — 12,00 €",
         # 8 + 1 + 3 meals at 3,35 €, 4 summer days at 15 €, a Wednesday at 12 €
         "Total : 112,20 €",
     )
     await parent.send("oui")
-    parent.says("Léa — Cantine — lundi 29 mars : confirmé", "À payer en ligne : 12,00 €")
+    parent.says("✓ Léa — Cantine : 9 séances (mars : 4, 8, 11, 12, 15, 18, 22, 25, 29) : confirmé")
+    parent.says("À payer en ligne : 12,00 €")
 
 
 # --- One basket, several children and activities ----------------------------------------
@@ -388,7 +391,7 @@ async def test_cancelling_with_buttons_shows_the_wallet_and_coupon_refunds(engin
     await parent.press("Annuler Léa jeu. 4 mars")
     parent.says("Annulations", "Léa — Accueil du soir — jeudi 4 mars (remboursé : 2,50 €)")
     await parent.press("Confirmer")
-    parent.says("Accueil du soir — jeudi 4 mars : annulé — remboursé : 2,50 €")
+    parent.says("Accueil du soir — jeudi 4 mars : annulé — remboursé sur votre porte-monnaie : 2,50 €")
 
     await parent.press("Mes réservations")
     await parent.press("Annuler Léa sam. 6 mars")
@@ -410,7 +413,7 @@ async def test_cancelling_in_words(engine, town):
     await parent.send("annule mercredi pour Paolo")
     parent.says("Paolo — Mercredis loisirs 6-12 — mercredi 3 mars (remboursé : 12,00 €)")
     await parent.send("confirmer")
-    parent.says("annulé — remboursé : 12,00 €")
+    parent.says("annulé — remboursé sur votre porte-monnaie : 12,00 €")
 
     await parent.send("annule la cantine de Paolo demain")
     parent.says("Je ne trouve pas de réservation à venir qui corresponde")
@@ -493,7 +496,7 @@ async def test_help_back_menu_and_language_work_at_every_step(engine, town):
     parent = await logged_in(engine)
     await parent.press("Réserver")
     await parent.send("aide")
-    parent.says("inscris Léa à la cantine", "annule mercredi pour Paolo").offers("Léa (8 ans)")
+    parent.says("inscris Paolo à la cantine", "annule mercredi pour Amalia").offers("Léa (8 ans)")
     await parent.press("Léa")
     await parent.send("retour")
     parent.says("Pour qui voulez-vous réserver")

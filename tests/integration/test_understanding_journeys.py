@@ -218,8 +218,8 @@ async def test_cancel_everything_for_a_child_next_week(parent: Parent):
     await parent.say("inscris Paolo à la cantine la semaine prochaine")
     await parent.press("Confirmer")
     await parent.say("annule tout pour Paolo la semaine prochaine")
-    parent.says("Annulations", "Paolo — Restaurant scolaire — lundi 8 mars")
-    parent.says("Paolo — Restaurant scolaire — vendredi 12 mars")
+    parent.says("Annulations", "Paolo — Restaurant scolaire : 4 annulations (ne sera pas facturé)")
+    parent.says("mars : 8, 9, 11, 12")
 
 
 async def test_a_half_understood_message_says_what_it_understood_and_quotes_the_rest(parent):
@@ -264,7 +264,7 @@ async def test_words_at_the_calendar_are_understood(parent: Parent):
     parent.says("Votre panier est vide")
     await parent.say("inscris Paolo à la cantine")
     await parent.say("tous les jeudis de mars")
-    parent.says("Paolo — Restaurant scolaire — jeudi 25 mars")
+    parent.says("Paolo — Restaurant scolaire : 4 séances (jeu.)", "mars : 4, 11, 18, 25")
     await parent.say("abandonner")
     parent.says("C'est abandonné")
 
