@@ -281,7 +281,7 @@ async def show_calendar(turn: Turn) -> None:
         marked_for_cancel=set(state.to_cancel),
         locked=locked,
     )
-    activity_name = days[0].session.activity.name if days else ""
+    activity_name = activity_label(days[0].session.activity) if days else ""
     text = t._(
         "{name} — {activity}. Touchez un jour pour l'ajouter au panier ou l'en retirer, ou "
         "écrivez des dates (« tous les mercredis », « du 6 au 10 »).",
