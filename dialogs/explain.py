@@ -1,11 +1,18 @@
-"""Refusals told to parents: why, and what they can do next, in their language."""
+"""Told to parents in their language: refusals (why, and what they can do next), and money
+(where a refund went, when an invoiced booking is billed, signed amounts)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
+
+from booking.models import Category, LedgerKind, PaymentMode, WalletKind
 from booking.refusals import Refusal, Refused
+from booking.services.statements import billing_day
 from dialogs.i18n import N_, Translator
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -170,3 +177,119 @@ def explain(t: Translator, refused: Refused) -> str:
             maximum=t.money(p.get("maximum", 0)),
         )
     return t._("Cette demande n'est pas possible.")
+
+
+# Money ---------------------------------------------------------------------------------------
+
+#: What a consumption is, in a statement line: "− 3,35 € repas".
+CONSUMPTION_WORDS = {
+    Category.PERISCOLAIRE: N_("accueil périscolaire"),
+    Category.RESTAURATION: N_("repas"),
+    Category.ALSH: N_("centre de loisirs"),
+    Category.EMS: N_("école des sports"),
+    Category.SEJOUR: N_("séjour"),
+    Category.SPORT: N_("sport en famille"),
+}
+#: What a money movement is, by ledger kind and wallet: "+ 30,00 € rechargement".
+MOVEMENT_WORDS = {
+    (LedgerKind.TOP_UP, WalletKind.EUROS): N_("rechargement"),
+    (LedgerKind.TOP_UP, WalletKind.COUPONS): N_("achetés"),
+    (LedgerKind.PAYMENT, WalletKind.EUROS): N_("paiement par carte"),
+    (LedgerKind.PAYMENT, WalletKind.ACCOUNT): N_("règlement"),
+    (LedgerKind.REFUND, WalletKind.EUROS): N_("remboursement sur le porte-monnaie"),
+    (LedgerKind.REFUND, WalletKind.COUPONS): N_("rendus"),
+    (LedgerKind.PAYOUT, WalletKind.EUROS): N_("remboursement sur votre carte"),
+}
+
+
+def consumption_word(t: Translator, category: Category | None) -> str:
+    """ "repas" for a meal: what a consumption is, in a statement line."""
+    return t._(CONSUMPTION_WORDS[category]) if category in CONSUMPTION_WORDS else ""
+
+
+def movement_word(t: Translator, kind: LedgerKind, wallet: WalletKind) -> str:
+    """ "rechargement", "remboursement sur votre carte": what a money movement is."""
+    words = MOVEMENT_WORDS.get((kind, wallet))
+    return t._(words) if words else ""
+
+
+def signed_money(t: Translator, cents: int) -> str:
+    """ "+ 30,00 €" for money in, "− 3,20 €" for money out (a true minus sign)."""
+    return ("+ " if cents >= 0 else "\u2212 ") + t.money(abs(cents))
+
+
+def signed_coupons(t: Translator, count: int) -> str:
+    sign = "+ " if count >= 0 else "\u2212 "
+    return sign + t.n_("{count} coupon", "{count} coupons", abs(count))
+
+
+def refund_text(t: Translator, cents: int, coupons: int = 0, *, to_card: bool = False) -> str:
+    """Where the money of a cancellation went: the card, the porte-monnaie, the coupons."""
+    parts = []
+    if cents and to_card:
+        parts.append(t._("remboursé sur votre carte : {amount}", amount=t.money(cents)))
+    elif cents:
+        parts.append(t._("remboursé sur votre porte-monnaie : {amount}", amount=t.money(cents)))
+    if coupons:
+        parts.append(
+            t._(
+                "rendu sur vos coupons : {amount}",
+                amount=t.n_("{count} coupon", "{count} coupons", coupons),
+            )
+        )
+    return ", ".join(parts)
+
+
+def billing_text(t: Translator, mode: PaymentMode | str | None, day: date) -> str:
+    """How and when a booking is paid, said where it is booked: an invoiced activity is
+    "facturé fin mars sur votre compte famille"; other modes say nothing here."""
+    if mode is None or PaymentMode(mode) is not PaymentMode.INVOICE:
+        return ""
+    billed = billing_day(PaymentMode.INVOICE, day)
+    return t._(
+        "facturé fin {month} sur votre compte famille",
+        month=format_date(billed, "LLLL", locale=t.locale),
+    )
+
+
+def item_line(t: Translator, item: Mapping[str, Any], *, price: bool = True) -> str:
+    """ "Léa — Mercredis loisirs — mercredi 4 mars — 10,00 €"."""
+    text = f"{item['participant']} — {item['activity']} — {t.day(date.fromisoformat(item['day']))}"
+    if price and item.get("coupons"):
+        text += " — " + t.n_("{count} coupon", "{count} coupons", item["coupons"])
+    elif price and item.get("amount_cents"):
+        text += " — " + t.money(item["amount_cents"])
+    return text
+
+
+def receipt_lines(t: Translator, data: Mapping[str, Any], tz: ZoneInfo) -> list[str]:
+    """A paid payment as its receipt says it: number, when, how, what, total."""
+    amount = t.money(data["amount_cents"])
+    settled = datetime.fromisoformat(data["settled_at"]).astimezone(tz)
+    lines = [
+        t._("Reçu n° {number}", number=data.get("receipt") or ""),
+        t._("Payé le {day} à {time}", day=t.day(settled.date()), time=t.time(settled)),
+    ]
+    if data.get("paid_from") == "wallet":
+        lines.append(t._("Payé avec le porte-monnaie"))
+    if data["purpose"] == "top_up" and data.get("coupons"):
+        lines.append(t.n_("{count} coupon ajouté", "{count} coupons ajoutés", data["coupons"]))
+    elif data["purpose"] == "top_up":
+        lines.append(t._("Porte-monnaie crédité de {amount}", amount=amount))
+    elif data["purpose"] == "debt":
+        lines.append(t._("Règlement de votre dette de {amount}", amount=amount))
+    if "confirmed" in data:
+        lines += ["✓ " + item_line(t, item) + " : " + t._("confirmé") for item in data["confirmed"]]
+        lines += ["✕ " + item_line(t, item) + " : " + t._("plus de place") for item in data["lost"]]
+    else:  # a receipt sent again: what was paid for
+        lines += ["• " + item_line(t, item) for item in data.get("items") or []]
+    if data.get("credited_cents"):
+        lines.append(
+            t._(
+                "Le paiement est arrivé trop tard pour ces places : {amount} ont été "
+                "crédités sur votre porte-monnaie.",
+                amount=t.money(data["credited_cents"]),
+            )
+        )
+    lines.append(t._("Total payé : {amount}", amount=amount))
+    return lines

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from booking.models import NoticeKind
 from dialogs.engine import standing_payload
+from dialogs.explain import billing_text, item_line, receipt_lines, refund_text
 from dialogs.i18n import N_, Translator
 from dialogs.replies import Button, Link, Reply
 
@@ -44,16 +45,6 @@ class Rendered:
         return f"{self.text}\n\n{self.link.label} : {self.link.url}"
 
 
-def item_line(t: Translator, item: Mapping[str, Any], *, price: bool = True) -> str:
-    """ "Léa — Mercredis loisirs — mercredi 4 mars — 10,00 €"."""
-    text = f"{item['participant']} — {item['activity']} — {t.day(date.fromisoformat(item['day']))}"
-    if price and item.get("coupons"):
-        text += " — " + t.n_("{count} coupon", "{count} coupons", item["coupons"])
-    elif price and item.get("amount_cents"):
-        text += " — " + t.money(item["amount_cents"])
-    return text
-
-
 def render(
     kind: NoticeKind,
     data: Mapping[str, Any],
@@ -79,9 +70,25 @@ def _time(t: Translator, value: str, tz: ZoneInfo) -> str:
     return t.time(datetime.fromisoformat(value).astimezone(tz))
 
 
+def billing_lines(t: Translator, items: list[Mapping[str, Any]]) -> list[str]:
+    """How the items are paid, once per way: "Cantine : facturé fin mars sur votre compte
+    famille (6,70 €)". Items name their activity's payment mode (`mode`) when known."""
+    invoiced: dict[tuple[str, str], int] = {}
+    for item in items:
+        words = billing_text(t, item.get("mode"), date.fromisoformat(item["day"]))
+        if words:
+            key = (item["activity"], words)
+            invoiced[key] = invoiced.get(key, 0) + int(item.get("amount_cents") or 0)
+    return [
+        f"{activity}{t.colon}{words} ({t.money(cents)})"
+        for (activity, words), cents in invoiced.items()
+    ]
+
+
 def _confirmed(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     lines = [t._("Réservation confirmée :")]
     lines += ["✓ " + item_line(t, item) for item in data["items"]]
+    lines += billing_lines(t, data["items"])
     return Rendered(t._("Réservation confirmée"), "\n".join(lines))
 
 
@@ -93,17 +100,14 @@ def _cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
 
 
 def _refund_lines(t: Translator, data: Mapping[str, Any]) -> list[str]:
-    lines = []
-    if data.get("to_card"):
-        lines.append(
-            t._("remboursé sur votre carte : {amount}", amount=t.money(data["refund_cents"]))
-        )
-    elif data.get("refund_cents"):
-        lines.append(t._("remboursé : {amount}", amount=t.money(data["refund_cents"])))
-    if data.get("refund_coupons"):
-        coupons = t.n_("{count} coupon", "{count} coupons", data["refund_coupons"])
-        lines.append(t._("remboursé : {amount}", amount=coupons))
-    return lines
+    """Where the money went: the card, the porte-monnaie, the coupons."""
+    words = refund_text(
+        t,
+        int(data.get("refund_cents") or 0),
+        int(data.get("refund_coupons") or 0),
+        to_card=bool(data.get("to_card")),
+    )
+    return [words] if words else []
 
 
 def _session_cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
@@ -125,30 +129,13 @@ def _session_cancelled(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
 def _payment(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     amount = t.money(data["amount_cents"])
     state = data["state"]
+    if state == "paid" and data.get("again"):
+        return Rendered(
+            t._("Votre reçu n° {number}", number=data.get("receipt") or ""),
+            "\n".join(receipt_lines(t, data, tz)),
+        )
     if state == "paid":
-        settled = datetime.fromisoformat(data["settled_at"]).astimezone(tz)
-        lines = [
-            t._("Paiement reçu, merci !"),
-            t._("Reçu n° {number}", number=data.get("receipt") or ""),
-            t._("Payé le {day} à {time}", day=t.day(settled.date()), time=t.time(settled)),
-        ]
-        if data["purpose"] == "top_up" and data.get("coupons"):
-            lines.append(t.n_("{count} coupon ajouté", "{count} coupons ajoutés", data["coupons"]))
-        elif data["purpose"] == "top_up":
-            lines.append(t._("Porte-monnaie crédité de {amount}", amount=amount))
-        elif data["purpose"] == "debt":
-            lines.append(t._("Règlement de votre dette de {amount}", amount=amount))
-        lines += ["✓ " + item_line(t, item) + " : " + t._("confirmé") for item in data["confirmed"]]
-        lines += ["✕ " + item_line(t, item) + " : " + t._("plus de place") for item in data["lost"]]
-        if data.get("credited_cents"):
-            lines.append(
-                t._(
-                    "Le paiement est arrivé trop tard pour ces places : {amount} ont été "
-                    "crédités sur votre porte-monnaie.",
-                    amount=t.money(data["credited_cents"]),
-                )
-            )
-        lines.append(t._("Total payé : {amount}", amount=amount))
+        lines = [t._("Paiement reçu, merci !"), *receipt_lines(t, data, tz)]
         return Rendered(
             t._("Paiement reçu — reçu n° {number}", number=data.get("receipt") or ""),
             "\n".join(lines),
@@ -159,11 +146,25 @@ def _payment(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
         lines = [t._("Le paiement de {amount} a été annulé.", amount=amount)]
     else:
         lines = [t._("Le délai de paiement de {amount} est dépassé.", amount=amount)]
+    link = None
+    if data.get("kept") and data.get("retry_token"):
+        lines.append(
+            t._(
+                "Rien n'a été payé. Les places restent gardées pour vous jusqu'à {time} :",
+                time=_time(t, data["held_until"], tz),
+            )
+        )
+        lines += ["• " + item_line(t, item) for item in data["kept"]]
+        lines.append(t._("Réessayez le paiement avant cette heure, sinon elles seront libérées."))
+        link = Link(
+            t._("Réessayer le paiement ({amount})", amount=t.money(data["retry_amount_cents"])),
+            f"{public_url}/pay/{data['retry_token']}",
+        )
     if data.get("released"):
         lines.append(t._("Les places sont libérées :"))
         lines += ["• " + item_line(t, item) for item in data["released"]]
         lines.append(t._("Vous pouvez réserver à nouveau si des places restent."))
-    return Rendered(t._("Paiement non abouti"), "\n".join(lines))
+    return Rendered(t._("Paiement non abouti"), "\n".join(lines), link=link)
 
 
 def _basket_expiring(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
@@ -181,6 +182,9 @@ def _waitlist_offer(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     line = item_line(t, data)
     if data["state"] == "confirmed":
         text = t._("Une place s'est libérée : {line} est confirmé.", line=line)
+        billing = billing_lines(t, [data])
+        if billing:
+            text += "\n" + "\n".join(billing)
         return Rendered(t._("Place obtenue sur la liste d'attente"), text)
     until = _time(t, data["held_until"], tz) if data.get("held_until") else ""
     until_day = (

@@ -4,10 +4,13 @@ It answers `/bot<token>/<method>` like api.telegram.org for the methods the chan
 (getMe, getUpdates, setWebhook, deleteWebhook, sendMessage, editMessageText,
 editMessageReplyMarkup, answerCallbackQuery, deleteMessage, setMyCommands), with the Bot API's
 shapes and errors: 401 for an unknown token, 409 for a second poller or a poller while a
-webhook is set, 400 for what Telegram refuses (over-long callback data, an unmodified edit),
-and on demand 429 with `retry_after` and 403 for a user who blocked the bot.
+webhook is set, 400 for what Telegram refuses (a text over 4,096 characters, a keyboard over
+100 buttons, over-long callback data, an unmodified edit, a button answered after the
+deadline), and on demand 429 with `retry_after` and 403 for a user who blocked the bot.
 
 Tests feed updates with `inject_text` / `inject_callback` and read back `sent_to(chat_id)`.
+The callback-answer deadline is kept on the fake's own clock, which a test moves forward with
+`advance` (a turn "slower than Telegram's window" without waiting for it).
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ BOT_METHODS = {
     "setMyCommands",
 }
 MAX_TEXT = 4096
+MAX_BUTTONS = 100
 MAX_CALLBACK_DATA = 64
+CALLBACK_DEADLINE = 10.0  # seconds after delivery that Telegram still takes a callback answer
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 WAIT = 5.0  # seconds a test waits for the bot before failing
 
 
@@ -93,6 +99,7 @@ class FakeTelegram:
         token: str = "123:ABC",
         username: str = "ribambelle_test_bot",
         max_poll_wait: float = 0.5,
+        callback_deadline: float = CALLBACK_DEADLINE,
     ) -> None:
         self.token = token
         self.username = username
@@ -105,7 +112,10 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # current state, after edits
         self.blocked: set[int] = set()
         self.uneditable: set[tuple[int, int]] = set()  # (chat id, message id): too old to edit
-        self.callback_queries: dict[str, dict[str, Any]] = {}  # id -> {"answered": …, …}
+        # id -> {"answered": params or None, "chat_id": …, "delivered_at": fake clock}
+        self.callback_queries: dict[str, dict[str, Any]] = {}
+        self.callback_deadline = callback_deadline
+        self._skew = 0.0  # how far `advance` moved the fake's clock ahead of the real one
         self._rate_limits: list[tuple[int, int, float]] = []  # (after n sends, count, retry)
         self._update_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
@@ -143,6 +153,18 @@ class FakeTelegram:
         """Answer `count` sendMessage calls with 429 once `after` more have gone through."""
         sent = len(self.calls_to("sendMessage"))
         self._rate_limits.append((sent + after, count, retry_after))
+
+    def lift_rate_limits(self) -> None:
+        """Telegram takes messages again: the 429s still planned are dropped."""
+        self._rate_limits.clear()
+
+    def now(self) -> float:
+        """The fake's clock (seconds): real time, plus what `advance` added."""
+        return time.monotonic() + self._skew
+
+    def advance(self, seconds: float) -> None:
+        """Time passes for Telegram (a slow turn, say) without the test waiting for it."""
+        self._skew += seconds
 
     def block(self, chat_id: int) -> None:
         """The user of this private chat blocked the bot: sendMessage gets 403."""
@@ -191,7 +213,11 @@ class FakeTelegram:
         if message_id is None:
             message_id = self.last_message(chat_id)["message_id"]
         query_id = str(next(self._query_ids))
-        self.callback_queries[query_id] = {"answered": None, "chat_id": chat_id}
+        self.callback_queries[query_id] = {
+            "answered": None,
+            "chat_id": chat_id,
+            "delivered_at": self.now(),  # a webhook update is posted at once; a poll resets it
+        }
         query = {
             "id": query_id,
             "from": _user(chat_id, first_name, language_code),
@@ -332,7 +358,12 @@ class FakeTelegram:
                 "Conflict: terminated by other getUpdates request; make sure that only one bot "
                 "instance is running",
             )
-        return pending()
+        delivered = pending()
+        for update in delivered:
+            query = update.get("callback_query")
+            if query is not None:
+                self.callback_queries[query["id"]]["delivered_at"] = self.now()
+        return delivered
 
     async def _setWebhook(self, params: dict[str, Any]) -> bool:  # noqa: N802
         if not str(params.get("url", "")).startswith(("http://", "https://")):
@@ -411,10 +442,9 @@ class FakeTelegram:
     async def _answerCallbackQuery(self, params: dict[str, Any]) -> bool:  # noqa: N802
         query = self.callback_queries.get(str(params.get("callback_query_id")))
         if query is None or query["answered"] is not None:
-            raise ApiError(
-                400,
-                "Bad Request: query is too old and response timeout expired or query ID is invalid",
-            )
+            raise ApiError(400, TOO_OLD)
+        if self.now() - query["delivered_at"] > self.callback_deadline:
+            raise ApiError(400, TOO_OLD)
         if len(params.get("text") or "") > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         query["answered"] = params
@@ -475,6 +505,8 @@ def _check_markup(markup: object) -> dict[str, Any] | None:
     if not isinstance(markup, dict) or not isinstance(markup.get("inline_keyboard"), list):
         raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
     rows = markup["inline_keyboard"]
+    if sum(len(row) for row in rows) > MAX_BUTTONS:
+        raise ApiError(400, "Bad Request: reply markup is too long")
     for row in rows:
         for button in row:
             kinds = {"callback_data", "url"} & set(button)

@@ -131,6 +131,7 @@ def booking_item(booking: Booking, *, session: Session | None = None) -> dict[st
         "starts_at": session.starts_at.isoformat(),
         "amount_cents": booking.price_cents,
         "coupons": booking.coupons,
+        "mode": session.activity.payment_mode.value,
     }
 
 

@@ -6,6 +6,10 @@ notification, the payer's return, a reconciliation) only leads to `apply_status`
 state read from the provider. `apply_status` locks the payment row, so replays and
 concurrent callbacks queue there, and applies a success once: a later "paid" is ignored, a
 later failure never undoes it.
+
+A refused or abandoned card payment keeps the places for the rest of their hold and asks
+again with a new link (`details["retry_of"]`); a basket payment can also be paid from the
+porte-monnaie when it holds enough (`pay_from_wallet`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from booking.models import (
     PaymentState,
     Session,
     Structure,
+    Wallet,
     WalletKind,
 )
 from booking.providers import ProviderState, ProviderStatus
@@ -54,6 +59,8 @@ GIVE_UP_AFTER = timedelta(hours=2)
 #: How long a top-up or debt link stays valid.
 LINK_LIFETIME = timedelta(hours=1)
 FAILED = (PaymentState.REFUSED, PaymentState.ABANDONED, PaymentState.EXPIRED)
+#: Failures after which the payer may try again while the places are held.
+RETRYABLE = (PaymentState.REFUSED, PaymentState.ABANDONED)
 
 
 def order_id(payment: Payment) -> str:
@@ -74,6 +81,8 @@ class Outcome:
     confirmed: list[Booking] = field(default_factory=list)
     lost: list[Booking] = field(default_factory=list)  # paid too late: credited to the wallet
     released: list[Booking] = field(default_factory=list)  # payment failed: places freed
+    kept: list[Booking] = field(default_factory=list)  # payment failed: places kept to retry
+    retry: Payment | None = None  # the new link for the places kept
     credited_cents: int = 0  # paid for places that could not be kept
     coupons: int = 0
     late: bool = False  # paid after the link's hold ran out
@@ -86,6 +95,7 @@ def outcome_data(outcome: Outcome) -> dict[str, Any]:
     def items(bookings: list[Booking]) -> list[dict[str, Any]]:
         return [booking_item(booking) for booking in bookings]
 
+    retry = outcome.retry
     return {
         "payment_id": payment.id,
         "state": outcome.state.value,
@@ -94,14 +104,26 @@ def outcome_data(outcome: Outcome) -> dict[str, Any]:
         "coupons": payment.coupons,
         "receipt": payment.receipt_number,
         "settled_at": (payment.settled_at or payment.created_at).isoformat(),
+        "paid_from": paid_from(payment),
         "confirmed": items(outcome.confirmed),
         "lost": items(outcome.lost),
         "released": items(outcome.released),
+        "kept": items(outcome.kept),
         "credited_cents": outcome.credited_cents,
+        "retry_token": retry.token if retry is not None else None,
+        "retry_amount_cents": retry.amount_cents if retry is not None else 0,
+        "held_until": retry.expires_at.isoformat() if retry and retry.expires_at else None,
     }
 
 
-async def _tell(db: AsyncSession, outcome: Outcome, now: datetime) -> Outcome:
+def paid_from(payment: Payment) -> str:
+    """ "wallet" for a payment made from the porte-monnaie, else "card" (through a provider)."""
+    return "wallet" if payment.details.get("paid_from") == "wallet" else "card"
+
+
+async def _tell(
+    db: AsyncSession, outcome: Outcome, now: datetime, *, skip_conversation_id: int | None = None
+) -> Outcome:
     """Write the result to the outbox: pushed at once, even in the quiet hours."""
     await notify(
         db,
@@ -111,6 +133,7 @@ async def _tell(db: AsyncSession, outcome: Outcome, now: datetime) -> Outcome:
         data=outcome_data(outcome),
         now=now,
         urgent=True,
+        skip_conversation_id=skip_conversation_id,
     )
     return outcome
 
@@ -158,6 +181,24 @@ def provider_of(structure: Structure) -> str:
     return str((structure.payment_settings or {}).get("provider") or "sandbox")
 
 
+def _item(booking: Booking, session: Session) -> dict[str, Any]:
+    return {
+        "participant": booking.participant.first_name,
+        "activity": session.activity.name,
+        "day": session.day.isoformat(),
+        "amount_cents": booking.price_cents,
+    }
+
+
+def _basket_details(bookings: list[Booking]) -> dict[str, Any]:
+    """What a basket payment pays (sessions and participants loaded): kept with the payment,
+    so that its page and its receipt still say it once the bookings have moved on."""
+    return {
+        "booking_ids": [booking.id for booking in bookings],
+        "items": [_item(booking, booking.session) for booking in bookings],
+    }
+
+
 async def start_basket_payment(
     db: AsyncSession, *, actor: Actor, bookings: list[Booking], now: datetime
 ) -> Payment:
@@ -175,18 +216,7 @@ async def start_basket_payment(
         expires_at=min(holds) if holds else now + LINK_LIFETIME,
         provider=provider_of(structure),
         basket_id=bookings[0].basket_id,
-        details={
-            "booking_ids": [booking.id for booking in bookings],
-            "items": [
-                {
-                    "participant": booking.participant.first_name,
-                    "activity": booking.session.activity.name,
-                    "day": booking.session.day.isoformat(),
-                    "amount_cents": booking.price_cents,
-                }
-                for booking in bookings
-            ],
-        },
+        details=_basket_details(bookings),
     )
     db.add(payment)
     await db.flush()
@@ -206,17 +236,7 @@ async def start_offer_payment(
         expires_at=booking.held_until or now + LINK_LIFETIME,
         provider=provider_of(structure),
         basket_id=booking.basket_id,
-        details={
-            "booking_ids": [booking.id],
-            "items": [
-                {
-                    "participant": booking.participant.first_name,
-                    "activity": session.activity.name,
-                    "day": session.day.isoformat(),
-                    "amount_cents": booking.price_cents,
-                }
-            ],
-        },
+        details={"booking_ids": [booking.id], "items": [_item(booking, session)]},
     )
     db.add(payment)
     await db.flush()
@@ -326,17 +346,21 @@ async def apply_status(
     """Apply what the provider says of a payment; None when nothing changed.
 
     Rules: only "paid" with the right amount and currency applies a payment, once; a paid
-    payment never goes back. Refused or abandoned releases a basket's places. "Pending"
-    changes nothing until the link is long expired, then the payment is given up. A late
-    success (after a failure, or after the hold ran out) keeps the places still free and
-    credits the wallet for the others.
+    payment never goes back. Refused or abandoned keeps a basket's places for the rest of
+    their hold and asks again with a new link (places whose hold is over are released); an
+    expired payment releases them. "Pending" changes nothing until the link is long expired,
+    then the payment is given up. A late success (after a failure, or after the hold ran out)
+    keeps the places still free and credits the wallet for the others. A card payment that
+    succeeds after the porte-monnaie paid the same link is credited to the porte-monnaie.
     """
     payment = await _lock_payment(db, payment_id)
     payment.checked_at = now
     if payment.purpose is PaymentPurpose.REFUND:
         return None
     if payment.state is PaymentState.PAID or payment.state is PaymentState.REFUNDED:
-        if status.state is not ProviderState.PAID:
+        if status.state is ProviderState.PAID and _card_after_wallet(payment, status):
+            await _credit_card_after_wallet(db, payment, now, source)
+        elif status.state is not ProviderState.PAID:
             log.warning(
                 "payment %s already paid; %s now says %s: ignored", payment.id, source, status.state
             )
@@ -411,10 +435,14 @@ async def _apply_failed(
     payment.settled_at = now
     outcome = Outcome(payment, state)
     actor = Actor.system()
+    retry = payment.purpose is PaymentPurpose.BASKET and state in RETRYABLE
     for booking in await _basket_bookings(db, payment):
         session = await lock_session(db, booking.session_id)
         await reread(db, booking)
         if booking.state is not BookingState.PENDING_PAYMENT:
+            continue
+        if retry and booking.held_until is not None and booking.held_until > now:
+            outcome.kept.append(booking)  # the sweep frees it when its hold is over
             continue
         end_booking(booking, BookingState.EXPIRED, now)
         record_event(
@@ -428,16 +456,86 @@ async def _apply_failed(
         )
         outcome.released.append(booking)
         await give_freed_places(db, session, now, actor)
+    if outcome.kept:
+        outcome.retry = await _ask_again(db, payment, outcome.kept, now)
     log.info("payment %s %s (%s)", payment.id, state.value, source)
     if state is PaymentState.EXPIRED and payment.purpose is not PaymentPurpose.BASKET:
         return outcome  # a top-up or debt link left unused: nothing was lost, nothing to tell
     return await _tell(db, outcome, now)
 
 
+async def _ask_again(
+    db: AsyncSession, failed: Payment, bookings: list[Booking], now: datetime
+) -> Payment:
+    """A new link for the places a failed payment leaves held, valid while they are."""
+    holds = [booking.held_until for booking in bookings if booking.held_until is not None]
+    retry = _new_payment(
+        household_id=failed.household_id,
+        purpose=PaymentPurpose.BASKET,
+        amount_cents=sum(booking.price_cents for booking in bookings),
+        now=now,
+        expires_at=min(holds) if holds else now + LINK_LIFETIME,
+        provider=failed.provider,
+        basket_id=failed.basket_id,
+        details={**_basket_details(bookings), "retry_of": failed.id},
+    )
+    db.add(retry)
+    await db.flush()
+    failed.details = {**failed.details, "retried_by": retry.id}
+    return retry
+
+
+async def _drop_unused_retry(db: AsyncSession, payment: Payment, now: datetime) -> None:
+    """A failed payment that succeeds after all: its retry link, never opened, pays nothing."""
+    retry_id = payment.details.get("retried_by")
+    if retry_id is None:
+        return
+    retry = await _lock_payment(db, retry_id)
+    if retry.state is PaymentState.CREATED and retry.provider_reference is None:
+        retry.state = PaymentState.EXPIRED
+        retry.settled_at = now
+        retry.details = {**retry.details, "dropped": "the failed payment succeeded after all"}
+
+
+def _card_after_wallet(payment: Payment, status: ProviderStatus) -> bool:
+    return (
+        paid_from(payment) == "wallet"
+        and payment.provider_reference is not None
+        and not payment.details.get("card_credited")
+        and (status.amount_cents is None or status.amount_cents == payment.amount_cents)
+    )
+
+
+async def _credit_card_after_wallet(
+    db: AsyncSession, payment: Payment, now: datetime, source: str
+) -> None:
+    """The payer finished paying by card a link the porte-monnaie had already paid: the
+    money is theirs, kept as credit."""
+    await post_entry(
+        db,
+        household_id=payment.household_id,
+        kind=WalletKind.EUROS,
+        amount=payment.amount_cents,
+        entry_kind=LedgerKind.PAYMENT,
+        at=now,
+        label=payment.receipt_number or "",
+        payment_id=payment.id,
+    )
+    payment.details = {**payment.details, "card_credited": now.isoformat()}
+    log.warning(
+        "payment %s paid from the wallet, then by card (%s): %s credited to the wallet",
+        payment.id,
+        source,
+        payment.amount_cents,
+    )
+
+
 async def _apply_paid(
     db: AsyncSession, payment: Payment, status: ProviderStatus, now: datetime, source: str
 ) -> Outcome:
     late = payment.state in FAILED or (payment.expires_at is not None and now > payment.expires_at)
+    if payment.state in FAILED:
+        await _drop_unused_retry(db, payment, now)
     payment.state = PaymentState.PAID
     payment.settled_at = now
     payment.receipt_number = receipt_number(payment, now)
@@ -476,6 +574,7 @@ async def _apply_paid(
             "amount_cents": payment.amount_cents,
             "source": source,
             "provider": dict(status.details),
+            "credited_cents": outcome.credited_cents,
         },
     }
     log.info(
@@ -738,3 +837,87 @@ async def payment_history(db: AsyncSession, household_id: int, limit: int = 10) 
             )
         ).all()
     )
+
+
+async def pay_from_wallet(
+    db: AsyncSession, *, actor: Actor, payment_id: int, now: datetime
+) -> Outcome:
+    """Pay a basket's link from the porte-monnaie: its places are confirmed at once.
+
+    Rules: the payment is the household's, still asked and its link still valid; every place
+    it pays is still held for it; the euro wallet holds the whole amount (checked under the
+    wallet's lock, so it never goes below zero and a short wallet debits nothing). The payment
+    gets its receipt number like a card payment; the result is told on the other channels.
+    """
+    payment = await _lock_payment(db, payment_id)
+    if payment.household_id != actor.household_id or payment.purpose is not PaymentPurpose.BASKET:
+        raise Refused(Refusal.UNKNOWN_BASKET)
+    if payment.state is not PaymentState.CREATED or (
+        payment.expires_at is not None and now >= payment.expires_at
+    ):
+        raise Refused(Refusal.HOLD_EXPIRED, held_until=payment.expires_at)
+    bookings = await _basket_bookings(db, payment)
+    for booking in bookings:
+        await lock_session(db, booking.session_id)
+        await reread(db, booking)
+        if booking.state is not BookingState.PENDING_PAYMENT or (
+            booking.held_until is not None and booking.held_until <= now
+        ):
+            raise Refused(Refusal.HOLD_EXPIRED, held_until=booking.held_until)
+    wallet = await db.scalar(
+        select(Wallet)
+        .where(Wallet.household_id == payment.household_id, Wallet.kind == WalletKind.EUROS)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    balance = wallet.balance if wallet is not None else 0
+    if balance < payment.amount_cents:
+        raise Refused(
+            Refusal.INSUFFICIENT_BALANCE,
+            wallet=WalletKind.EUROS.value,
+            balance=balance,
+            needed=payment.amount_cents,
+        )
+    payment.state = PaymentState.PAID
+    payment.settled_at = now
+    payment.receipt_number = receipt_number(payment, now)
+    payment.details = {
+        **payment.details,
+        "paid_from": "wallet",
+        "ticket": {
+            "receipt": payment.receipt_number,
+            "paid_at": now.isoformat(),
+            "amount_cents": payment.amount_cents,
+            "source": "wallet",
+        },
+    }
+    outcome = Outcome(payment, PaymentState.PAID)
+    for booking in bookings:
+        record_event(
+            db, kind=EventKind.PAID, at=now, actor=actor, booking=booking, payment_id=payment.id
+        )
+        await post_entry(
+            db,
+            household_id=booking.household_id,
+            kind=WalletKind.EUROS,
+            amount=-booking.price_cents,
+            entry_kind=LedgerKind.DEBIT,
+            at=now,
+            label=booking.session.activity.name,
+            booking_id=booking.id,
+            payment_id=payment.id,
+        )
+        confirm(db, booking, now=now, actor=actor, mode="wallet", payment_id=payment.id)
+        outcome.confirmed.append(booking)
+    log.info("payment %s paid from the wallet: receipt %s", payment.id, payment.receipt_number)
+    return await _tell(db, outcome, now, skip_conversation_id=actor.conversation_id)
+
+
+async def wallet_covers(db: AsyncSession, household_id: int, amount_cents: int) -> int | None:
+    """The porte-monnaie's balance when it holds `amount_cents`, else None."""
+    balance = await db.scalar(
+        select(Wallet.balance).where(
+            Wallet.household_id == household_id, Wallet.kind == WalletKind.EUROS
+        )
+    )
+    return balance if balance is not None and balance >= amount_cents > 0 else None

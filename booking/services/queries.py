@@ -3,12 +3,12 @@ days of an activity for a child, and upcoming bookings with what can still be ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -22,6 +22,7 @@ from booking.models import (
     Household,
     Participant,
     Session,
+    Tariff,
 )
 from booking.refusals import Refused
 from booking.services.cancellation import cancellation_refusal, refund_due
@@ -172,6 +173,7 @@ async def upcoming_bookings(
     participant_id: int | None = None,
     activity_id: int | None = None,
     days: Sequence[date] | None = None,
+    ids: Sequence[int] | None = None,
     limit: int = 200,
 ) -> list[UpcomingBooking]:
     """Bookings not yet ended (confirmed, unpaid, waitlisted) from today on, with whether
@@ -199,14 +201,66 @@ async def upcoming_bookings(
         query = query.where(Session.activity_id == activity_id)
     if days is not None:
         query = query.where(Session.day.in_(list(days)))
+    if ids is not None:
+        query = query.where(Booking.id.in_(list(ids)))
+    return _with_cancellation(await db.scalars(query), now, tz)
+
+
+def _with_cancellation(bookings: Iterable[Booking], now: datetime, tz: ZoneInfo) -> list:
     result = []
-    for booking in await db.scalars(query):
+    for booking in bookings:
         refusal = cancellation_refusal(booking, booking.session, now, tz)
         cents, coupons = (
             refund_due(booking, booking.session, now, tz) if refusal is None else (0, 0)
         )
         result.append(UpcomingBooking(booking, refusal, cents, coupons))
     return result
+
+
+async def household_bookings(
+    db: AsyncSession,
+    household_id: int,
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    first: date | None = None,
+    following: date | None = None,
+    ids: Sequence[int] | None = None,
+) -> list[UpcomingBooking]:
+    """Every booking of the household that "Mes réservations" lists, none left out: without
+    a period, those not yet ended (as `upcoming_bookings`); with one (`first` included,
+    `following` excluded), the sessions of those days, past ones too: confirmed (what took
+    place), and unpaid or waitlisted while their session is still to come. In session order,
+    each with whether and with what refund it can still be cancelled."""
+    query = (
+        select(Booking)
+        .join(Session, Session.id == Booking.session_id)
+        .where(Booking.household_id == household_id)
+        .options(
+            joinedload(Booking.session).joinedload(Session.activity),
+            joinedload(Booking.participant),
+        )
+        .order_by(Session.starts_at, Booking.participant_id, Booking.id)
+    )
+    waiting = (BookingState.PENDING_PAYMENT, BookingState.WAITLISTED)
+    if first is None and following is None:
+        query = query.where(
+            Booking.state.in_((BookingState.CONFIRMED, *waiting)), Session.ends_at > now
+        )
+    else:
+        if first is not None:
+            query = query.where(Session.day >= first)
+        if following is not None:
+            query = query.where(Session.day < following)
+        query = query.where(
+            or_(
+                Booking.state == BookingState.CONFIRMED,
+                Booking.state.in_(waiting) & (Session.ends_at > now),
+            )
+        )
+    if ids is not None:
+        query = query.where(Booking.id.in_(list(ids)))
+    return _with_cancellation(await db.scalars(query), now, tz)
 
 
 async def lapsed_basket_items(db: AsyncSession, household_id: int) -> list[Booking]:
@@ -242,3 +296,20 @@ async def activities_by_id(db: AsyncSession, ids: Sequence[int]) -> dict[int, Ac
 
 async def all_activities(db: AsyncSession) -> list[Activity]:
     return list((await db.scalars(select(Activity).order_by(Activity.name))).all())
+
+
+async def quotient_prices(db: AsyncSession, activity_ids: Sequence[int]) -> dict[int, list[int]]:
+    """For each activity priced by family quotient (a tariff with a quotient band), the prices
+    of its bands: a household pays the one of its quotient, not the public price."""
+    if not activity_ids:
+        return {}
+    rows = await db.execute(
+        select(Tariff.activity_id, Tariff.price_cents).where(
+            Tariff.activity_id.in_(list(activity_ids)),
+            or_(Tariff.min_quotient.is_not(None), Tariff.max_quotient.is_not(None)),
+        )
+    )
+    prices: dict[int, list[int]] = {}
+    for activity_id, price in rows:
+        prices.setdefault(activity_id, []).append(price)
+    return prices

@@ -1,8 +1,9 @@
-"""Statements: a month's consumptions and payments, and wallet balances with a forecast."""
+"""Statements: a month's consumptions, bookings to come and money movements, a year's lines
+for download, wallet balances with a forecast, and when invoiced bookings are billed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from booking.models import (
     Activity,
     Booking,
     BookingState,
+    Category,
     LedgerEntry,
     LedgerKind,
     PaymentMode,
@@ -23,26 +25,43 @@ from booking.models import (
 )
 from booking.services.wallets import balances
 
-PAYMENT_KINDS = (LedgerKind.TOP_UP, LedgerKind.PAYMENT, LedgerKind.REFUND)
+#: Money coming in or going out of the household's wallets (not the debits of bookings,
+#: which the consumptions already show): top-ups, payments, refunds, refunds sent to the card.
+PAYMENT_KINDS = (LedgerKind.TOP_UP, LedgerKind.PAYMENT, LedgerKind.REFUND, LedgerKind.PAYOUT)
+
+
+def billing_day(mode: PaymentMode, day: date) -> date | None:
+    """When a booking of a session on `day` is billed to the household's account: an invoiced
+    activity at the end of the session's month; other modes are paid when booked (None)."""
+    if mode is not PaymentMode.INVOICE:
+        return None
+    return month_bounds(day.year, day.month)[1] - timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Consumption:
+    """A confirmed booking as a statement line: consumed once its session has begun."""
+
     day: date
     participant: str
     activity: str
     label: str
     price_cents: int
     coupons: int
+    category: Category | None = None
+    mode: PaymentMode | None = None
 
 
 @dataclass(frozen=True)
 class Movement:
+    """Money in (positive) or out (negative) of one wallet."""
+
     at: datetime
     wallet: WalletKind
     kind: LedgerKind
     label: str
     amount: int
+    payment_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,7 @@ class MonthStatement:
     month: int
     consumptions: list[Consumption]
     payments: list[Movement]
+    upcoming: list[Consumption] = field(default_factory=list)  # booked, not begun yet
 
     @property
     def consumed_cents(self) -> int:
@@ -59,6 +79,14 @@ class MonthStatement:
     @property
     def consumed_coupons(self) -> int:
         return sum(line.coupons for line in self.consumptions)
+
+    @property
+    def upcoming_cents(self) -> int:
+        return sum(line.price_cents for line in self.upcoming)
+
+    @property
+    def upcoming_coupons(self) -> int:
+        return sum(line.coupons for line in self.upcoming)
 
 
 def month_bounds(year: int, month: int) -> tuple[date, date]:
@@ -69,11 +97,31 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
 
 
 async def month_statement(
-    db: AsyncSession, household_id: int, year: int, month: int, tz: ZoneInfo
+    db: AsyncSession,
+    household_id: int,
+    year: int,
+    month: int,
+    tz: ZoneInfo,
+    *,
+    now: datetime | None = None,
 ) -> MonthStatement:
-    """Consumptions (confirmed bookings of sessions in the month) and payments (top-ups,
-    payments, refunds recorded in the month), as today's portals show them."""
+    """Consumptions (confirmed bookings of sessions in the month that have begun by `now`),
+    the month's bookings still to come, and money movements (top-ups, payments, refunds)
+    recorded in the month, as today's portals show them. Without `now` every confirmed
+    booking of the month counts as consumed."""
     first, following = month_bounds(year, month)
+    lines = await _consumptions(db, household_id, first, following)
+    consumed = [line for begun, line in lines if now is None or begun <= now]
+    upcoming = [line for begun, line in lines if now is not None and begun > now]
+    start = datetime.combine(first, time(0), tzinfo=tz)
+    end = datetime.combine(following, time(0), tzinfo=tz)
+    payments = await _movements(db, household_id, start, end, tz)
+    return MonthStatement(year, month, consumed, payments, upcoming)
+
+
+async def _consumptions(
+    db: AsyncSession, household_id: int, first: date, following: date
+) -> list[tuple[datetime, Consumption]]:
     bookings = (
         await db.scalars(
             select(Booking)
@@ -91,19 +139,27 @@ async def month_statement(
             .order_by(Session.starts_at, Booking.participant_id)
         )
     ).all()
-    consumptions = [
-        Consumption(
-            day=booking.session.day,
-            participant=booking.participant.first_name,
-            activity=booking.session.activity.name,
-            label=booking.session.label,
-            price_cents=booking.price_cents,
-            coupons=booking.coupons,
+    return [
+        (
+            booking.session.starts_at,
+            Consumption(
+                day=booking.session.day,
+                participant=booking.participant.first_name,
+                activity=booking.session.activity.name,
+                label=booking.session.label,
+                price_cents=booking.price_cents,
+                coupons=booking.coupons,
+                category=booking.session.activity.category,
+                mode=booking.session.activity.payment_mode,
+            ),
         )
         for booking in bookings
     ]
-    start = datetime.combine(first, time(0), tzinfo=tz)
-    end = datetime.combine(following, time(0), tzinfo=tz)
+
+
+async def _movements(
+    db: AsyncSession, household_id: int, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[Movement]:
     rows = await db.execute(
         select(LedgerEntry, Wallet.kind)
         .join(Wallet, Wallet.id == LedgerEntry.wallet_id)
@@ -115,17 +171,41 @@ async def month_statement(
         )
         .order_by(LedgerEntry.at, LedgerEntry.id)
     )
-    payments = [
+    return [
         Movement(
             at=entry.at.astimezone(tz),
             wallet=kind,
             kind=entry.kind,
             label=entry.label,
             amount=entry.amount,
+            payment_id=entry.payment_id,
         )
         for entry, kind in rows
     ]
-    return MonthStatement(year, month, consumptions, payments)
+
+
+@dataclass(frozen=True)
+class YearStatement:
+    """A calendar year's consumptions (begun by `now`) and money movements, for download."""
+
+    year: int
+    consumptions: list[Consumption]
+    movements: list[Movement]
+
+
+async def year_statement(
+    db: AsyncSession, household_id: int, year: int, tz: ZoneInfo, *, now: datetime
+) -> YearStatement:
+    """Every consumption and money movement of the household in `year` (only its own)."""
+    first, following = date(year, 1, 1), date(year + 1, 1, 1)
+    lines = await _consumptions(db, household_id, first, following)
+    start = datetime.combine(first, time(0), tzinfo=tz)
+    end = datetime.combine(following, time(0), tzinfo=tz)
+    return YearStatement(
+        year,
+        [line for begun, line in lines if begun <= now],
+        await _movements(db, household_id, start, end, tz),
+    )
 
 
 @dataclass(frozen=True)

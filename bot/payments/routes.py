@@ -2,7 +2,8 @@
 
 - `GET /pay/<token>`: what is paid, to whom, with a "Pay" button (a link preview fetching the
   URL starts nothing); `POST /pay/<token>` opens the payment at the provider and redirects.
-  The link works until the payment is settled or its hold runs out, then never again.
+  The link works until the payment is settled or its hold runs out, then never again; after a
+  card refused, its page leads to the new link that asks again for the places still held.
 - `/payments/notify/<provider>`: the provider's notification, checked by the adapter, is only
   a trigger: the state is read from the provider, then applied once (`apply_status`).
 - `GET /pay/<token>/done`: the payer's return: also a trigger, then the result page.
@@ -35,6 +36,7 @@ from booking.services.payments import (
     attach_reference,
     expire_unopened,
     order_id,
+    paid_from,
     payment_by_reference,
     payment_by_token,
     payments_to_check,
@@ -43,6 +45,8 @@ from booking.services.payments import (
     unopened_expired,
 )
 from bot.payments.base import BadNotification, Notification
+from bot.payments.documents import setup_document_routes
+from bot.payments.pages import STYLESHEET_URL, page, stylesheet, translator, ways_back
 from bot.web.keys import CLOCK, DATABASE, OUTBOX, PROVIDERS, SETTINGS
 from dialogs.i18n import Translator
 from dialogs.notices import item_line
@@ -94,62 +98,103 @@ def item_lines(t: Translator, payment: Payment) -> list[str]:
     return [t._("Règlement des sommes dues")]
 
 
-def _page(t: Translator, title: str, body: str, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        content_type="text/html",
-        text=f"""<!doctype html><html lang="{t.locale}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>{html.escape(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:1rem auto;padding:0 1rem}}
-button{{font-size:1.1rem;padding:.6rem 1rem}}</style></head><body>
-<h1>{html.escape(title)}</h1>{body}</body></html>""",
+def _items_html(t: Translator, payment: Payment) -> str:
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in item_lines(t, payment))
+    total = t._("Total : {total}", total=t.money(payment.amount_cents))
+    return f"<ul class='items'>{items}</ul><p class='total'>{html.escape(total)}</p>"
+
+
+def _link_button(url: str, label: str, kind: str = "primary") -> str:
+    return (
+        f'<a class="button {kind}" href="{html.escape(url, quote=True)}">{html.escape(label)}</a>'
     )
 
 
-def _translator(request: web.Request) -> Translator:
-    return Translator("en" if request.headers.get("Accept-Language", "").startswith("en") else "fr")
+async def _open_retry(app: web.Application, payment: Payment) -> Payment | None:
+    """The link that asks again for the places a failed payment kept, while it pays."""
+    seen = 0
+    current = payment
+    async with app[DATABASE].reading() as db:
+        while current.details.get("retried_by") and seen < 20:
+            following = await db.get(Payment, current.details["retried_by"])
+            if following is None:
+                return None
+            current, seen = following, seen + 1
+    if current is payment or not _open(current, app[CLOCK].now()):
+        return None
+    return current
 
 
-def _closed_page(t: Translator, payment: Payment) -> web.Response:
+async def _closed_page(
+    request: web.Request, t: Translator, context: _Context, payment: Payment
+) -> web.Response:
+    back = ways_back(request, t)
+    town = context.merchant
     if payment.state is PaymentState.PAID:
-        return _page(
+        how = (
+            t._("Payé avec le porte-monnaie")
+            if paid_from(payment) == "wallet"
+            else t._("La confirmation est dans votre conversation.")
+        )
+        return page(
             t,
-            t._("Paiement accepté"),
-            "<p>"
+            town=town,
+            title=t._("Paiement accepté"),
+            tone="ok",
+            body="<p>"
             + html.escape(t._("Reçu n° {number}", number=payment.receipt_number or ""))
-            + "</p><p>"
-            + html.escape(t._("La confirmation est dans votre conversation."))
-            + "</p><p><a href='/'>"
-            + html.escape(t._("Revenir à la conversation"))
-            + "</a></p>",
+            + "</p>"
+            + _items_html(t, payment)
+            + f"<p>{html.escape(how)}</p>"
+            + f"<div class='actions'>{back}</div>",
         )
     # Only a payment opened at the provider may have been paid there; a link never opened
     # whose hold ran out is simply no longer valid (below).
     if payment.state is PaymentState.CREATED and payment.provider_reference is not None:
-        return _page(
+        return page(
             t,
-            t._("Paiement en cours de vérification"),
-            "<p>"
+            town=town,
+            title=t._("Paiement en cours de vérification"),
+            body="<p>"
             + html.escape(t._("Vous recevrez le résultat dans votre conversation."))
-            + "</p><p><a href='/'>"
-            + html.escape(t._("Revenir à la conversation"))
-            + "</a></p>",
+            + f"</p><div class='actions'>{back}</div>",
         )
     titles = {
         PaymentState.REFUSED: t._("Paiement refusé"),
         PaymentState.ABANDONED: t._("Paiement annulé"),
     }
-    return _page(
+    retry = await _open_retry(request.app, payment) if payment.state in titles else None
+    if retry is not None:  # the places wait: pay them again, here
+        until = retry.expires_at.astimezone(context.tz) if retry.expires_at else None
+        kept = t._(
+            "Rien n'a été payé. Les places restent gardées pour vous jusqu'à {time} :",
+            time=t.time(until) if until else "",
+        )
+        return page(
+            t,
+            town=town,
+            title=titles[payment.state],
+            tone="failed",
+            body=f"<p>{html.escape(kept)}</p>"
+            + _items_html(t, retry)
+            + "<div class='actions'>"
+            + _link_button(
+                f"/pay/{retry.token}",
+                t._("Réessayer le paiement ({amount})", amount=t.money(retry.amount_cents)),
+            )
+            + back
+            + "</div>",
+        )
+    return page(
         t,
-        titles.get(payment.state, t._("Ce lien de paiement n'est plus valable")),
-        "<p>"
+        town=town,
+        title=titles.get(payment.state, t._("Ce lien de paiement n'est plus valable")),
+        tone="failed" if payment.state in titles else "",
+        body="<p>"
         + html.escape(
             t._("Rien n'a été payé. Vous pouvez réserver à nouveau dans la conversation.")
         )
-        + "</p><p><a href='/'>"
-        + html.escape(t._("Revenir à la conversation"))
-        + "</a></p>",
+        + f"</p><div class='actions'>{back}</div>",
         status=200 if payment.state in titles else 410,
     )
 
@@ -162,8 +207,14 @@ async def _payment_for(request: web.Request) -> Payment | None:
     return payment
 
 
-def _unknown(t: Translator) -> web.Response:
-    return _page(t, t._("Lien de paiement inconnu"), "", status=404)
+def _unknown(request: web.Request, t: Translator) -> web.Response:
+    return page(
+        t,
+        town="Ribambelle",
+        title=t._("Lien de paiement inconnu"),
+        body=f"<div class='actions'>{ways_back(request, t)}</div>",
+        status=404,
+    )
 
 
 def _open(payment: Payment, now) -> bool:  # noqa: ANN001
@@ -173,47 +224,60 @@ def _open(payment: Payment, now) -> bool:  # noqa: ANN001
 
 
 async def pay_page(request: web.Request) -> web.Response:
-    t = _translator(request)
+    t = translator(request)
     payment = await _payment_for(request)
     if payment is None:
-        return _unknown(t)
+        return _unknown(request, t)
     context = await _load(request.app, payment)
     if not _open(payment, request.app[CLOCK].now()):
-        return _closed_page(t, payment)
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in item_lines(t, payment))
+        return await _closed_page(request, t, context, payment)
     amount = t.money(payment.amount_cents)
     until = payment.expires_at.astimezone(context.tz) if payment.expires_at else None
-    return _page(
+    title = (
+        t._("Nouvel essai de paiement")
+        if payment.details.get("retry_of")
+        else t._("Votre paiement")
+    )
+    return page(
         t,
-        context.merchant,
-        f"<ul>{items}</ul><p>{html.escape(t._('Total : {total}', total=amount))}</p>"
+        town=context.merchant,
+        title=title,
+        body=_items_html(t, payment)
         + (
-            "<p>" + html.escape(t._("Lien valable jusqu'à {time}.", time=t.time(until))) + "</p>"
+            "<p class='note'>"
+            + html.escape(t._("Lien valable jusqu'à {time}.", time=t.time(until)))
+            + "</p>"
             if until
             else ""
         )
-        + "<form method='post'><button type='submit'>"
+        + "<div class='actions'><form method='post'><button class='button primary' "
+        + "type='submit'>"
         + html.escape(t._("Payer {amount}", amount=amount))
-        + "</button></form>",
+        + "</button></form>"
+        + ways_back(request, t)
+        + "</div>",
     )
 
 
 async def pay_start(request: web.Request) -> web.Response:
     """Open the payment at the provider (once) and send the payer there."""
     app = request.app
-    t = _translator(request)
+    t = translator(request)
     payment = await _payment_for(request)
     if payment is None:
-        return _unknown(t)
+        return _unknown(request, t)
     context = await _load(app, payment)
     if not _open(payment, app[CLOCK].now()):
-        return _closed_page(t, payment)
+        return await _closed_page(request, t, context, payment)
+    unavailable = page(
+        t, town=context.merchant, title=t._("Paiement indisponible"), body="", status=503
+    )
     redirect = payment.details.get("redirect_url")
     if payment.provider_reference is None or not redirect:
         provider = app[PROVIDERS].get(payment.provider)
         if provider is None:
             log.error("payment %s: provider %r is not configured", payment.id, payment.provider)
-            return _page(t, t._("Paiement indisponible"), "", status=503)
+            return unavailable
         public = app[SETTINGS].public_url
         order = PaymentOrder(
             order_id=order_id(payment),
@@ -231,14 +295,15 @@ async def pay_start(request: web.Request) -> web.Response:
             created = await provider.create(order)
         except ProviderError as error:
             log.warning("payment %s: provider could not open it: %s", payment.id, error)
-            return _page(
+            return page(
                 t,
-                t._("Paiement indisponible"),
-                "<p>"
+                town=context.merchant,
+                title=t._("Paiement indisponible"),
+                body="<p>"
                 + html.escape(
                     t._("Le service de paiement ne répond pas. Réessayez dans un instant.")
                 )
-                + "</p>",
+                + f"</p><div class='actions'>{ways_back(request, t)}</div>",
                 status=503,
             )
         async with app[DATABASE].writing() as db:
@@ -248,21 +313,21 @@ async def pay_start(request: web.Request) -> web.Response:
             redirect = opened.details.get("redirect_url")
     if not redirect:
         log.error("payment %s has no provider page to send the payer to", payment.id)
-        return _page(t, t._("Paiement indisponible"), "", status=503)
+        return unavailable
     raise web.HTTPSeeOther(redirect)
 
 
 async def pay_done(request: web.Request) -> web.Response:
     """The payer is back from the provider: check the payment now, then say where it is."""
-    t = _translator(request)
+    t = translator(request)
     payment = await _payment_for(request)
     if payment is None:
-        return _unknown(t)
+        return _unknown(request, t)
     if payment.state is PaymentState.CREATED and payment.provider_reference:
         await check_payment(request.app, payment.id, source="return")
         async with request.app[DATABASE].reading() as db:
             payment = await db.get(Payment, payment.id)
-    return _closed_page(t, payment)
+    return await _closed_page(request, t, await _load(request.app, payment), payment)
 
 
 async def notify(request: web.Request) -> web.Response:
@@ -376,6 +441,8 @@ async def _send_refund(
 
 
 def setup_payment_routes(app: web.Application) -> None:
+    app.router.add_get(STYLESHEET_URL, stylesheet)
+    setup_document_routes(app)
     app.router.add_get("/pay/{token}", pay_page)
     app.router.add_post("/pay/{token}", pay_start)
     app.router.add_get("/pay/{token}/done", pay_done)

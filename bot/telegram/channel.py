@@ -2,6 +2,9 @@
 
 Conversation state stays in our database (never in python-telegram-bot's persistence), so a
 restart continues every conversation and several webhook processes can share the load.
+A button press is answered before its turn runs (Telegram refuses a late answer); a turn's
+replies go out in the background, in order per chat, so that a 429 never holds an update;
+each chat gets the web chat's flood limit; render.py keeps Telegram's size limits.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import os
 import secrets
 import socket
 import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, Update
@@ -40,11 +46,15 @@ from telegram.warnings import PTBDeprecationWarning
 from booking.clock import Clock
 from booking.db import Database
 from booking.services.conversations import find_conversation
-from booking.services.links import acquire_lease, release_lease, unmark_blocked
+from booking.services.links import acquire_lease, mark_blocked, release_lease, unmark_blocked
 from bot.delivery import DeliveryBlocked, Recipient
 from bot.settings import Settings
-from bot.telegram.render import NOOP, reply_markup, reply_text
+from bot.telegram.outgoing import ChatQueues, Job
+from bot.telegram.render import NOOP, page_of, reply_text, split_text
+from bot.telegram.render import rendered as rendered_parts
+from bot.web.ratelimit import RateLimiter
 from dialogs.engine import Engine, Incoming, TurnResult
+from dialogs.i18n import Translator, pick_locale
 from dialogs.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -55,6 +65,7 @@ POLLER_LEASE = "telegram-poller"
 LEASE_TTL = timedelta(seconds=60)
 SEND_ATTEMPTS = 8  # network failures in a row before giving up (429s do not count)
 MAX_TOAST = 200  # characters of a callback answer
+SHUTDOWN_GRACE = 10.0  # seconds the replies still queued at shutdown get to go out
 
 #: Command → (engine command, French description, English description).
 COMMANDS = {
@@ -81,11 +92,40 @@ def webhook_secret(settings: Settings) -> str:
     return hmac.new(token, b"ribambelle-webhook", hashlib.sha256).hexdigest()[:48]
 
 
+class AnswersFirstRateLimiter(AIORateLimiter):
+    """python-telegram-bot's rate limiter, except that callback answers skip its queue.
+
+    An answer must reach Telegram within seconds of the tap, and it is not a message: it must
+    not wait behind another chat's 429 ("retry after 20 s") that holds every other call back.
+    """
+
+    async def process_request(
+        self,
+        callback: Callable[..., Awaitable[Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        if endpoint == "answerCallbackQuery":
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
 class TelegramChannel:
     channel = CHANNEL
 
     def __init__(
-        self, settings: Settings, engine: Engine, database: Database, clock: Clock
+        self,
+        settings: Settings,
+        engine: Engine,
+        database: Database,
+        clock: Clock,
+        *,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -96,12 +136,16 @@ class TelegramChannel:
         self.webhook_mode = bool(settings.telegram_webhook_url)
         self._lease_task: asyncio.Task | None = None
         self._next_push: dict[int, float] = {}  # chat id -> loop time of its next push slot
+        # Turns per chat: the web chat's flood limit (RIBAMBELLE_CHAT_TURNS_PER_SECOND, _BURST).
+        self.limiter = limiter or RateLimiter(settings.chat_turns_per_second, settings.chat_burst)
+        self._slowed: set[int] = set()  # chats told to slow down, until a turn is allowed again
+        self.outgoing = ChatQueues()
         builder = (
             Application.builder()
             .token(settings.telegram_token or "")
             .base_url(settings.telegram_api_url)
             .rate_limiter(
-                AIORateLimiter(
+                AnswersFirstRateLimiter(
                     overall_max_rate=settings.telegram_max_rate,
                     # Per second, like our setting (the library's default period is a minute).
                     group_max_rate=settings.telegram_chat_rate,
@@ -187,6 +231,7 @@ class TelegramChannel:
             self._lease_task = None
         if self.application.updater is not None and self.application.updater.running:
             await self.application.updater.stop()
+        await self.outgoing.close(SHUTDOWN_GRACE)
         if self.application.running:
             await self.application.stop()
         if holds_lease:  # only once polling stopped, so that no two processes ever poll
@@ -216,7 +261,8 @@ class TelegramChannel:
     # -- webhook -----------------------------------------------------------------------
 
     async def webhook(self, request: web.Request) -> web.Response:
-        """Telegram's call: only with the secret header; the update is handled before 200."""
+        """Telegram's call: only with the secret header; the turn runs before 200, its replies
+        follow in the background (a 429 never holds the call open)."""
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), webhook_secret(self.settings).encode()):
             return web.json_response({"error": "forbidden"}, status=403)
@@ -229,6 +275,10 @@ class TelegramChannel:
             return web.json_response({"error": "bad_update"}, status=400)
         await self.application.process_update(update)
         return web.json_response({"ok": True})
+
+    async def idle(self) -> None:
+        """Until every reply queued so far has been delivered (or given up)."""
+        await self.outgoing.drain()
 
     # -- updates -----------------------------------------------------------------------
 
@@ -259,57 +309,75 @@ class TelegramChannel:
             incoming = Incoming(link_code=context.args[0][:64])
         else:
             incoming = Incoming(command=COMMANDS.get(name, ("help",))[0])
-        await self._send(update, await self._turn(update, incoming))
+        if not self._flooded(update):
+            self._reply(update, await self._turn(update, incoming))
 
     async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Free text; a password is deleted from the chat once read."""
         message = update.effective_message
+        if self._flooded(update):
+            return
         result = await self._turn(update, Incoming(text=message.text or ""))
-        if result.secret_received:
-            try:
-                await message.delete()
-            except TelegramError:
-                log.warning("could not delete a password message in chat %s", message.chat_id)
-        await self._send(update, result)
+
+        async def deliver() -> None:
+            if result.secret_received:
+                try:
+                    await message.delete()
+                except TelegramError:
+                    log.warning("could not delete a password message in chat %s", message.chat_id)
+            await self._send_all(message.chat_id, result.replies)
+
+        self._later(message.chat_id, deliver, result.conversation_id)
 
     async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo, a sticker…: show where the conversation stands."""
-        await self._send(update, await self._turn(update, Incoming(text="")))
+        if not self._flooded(update):
+            self._reply(update, await self._turn(update, Incoming(text="")))
 
     async def on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A button press: always answered; a calendar is edited in place."""
+        """A button press: acknowledged at once, then the turn runs; its result follows."""
         query = update.callback_query
         chat = update.effective_chat
         if not query.data or query.data == NOOP or chat is None or chat.type != chat.PRIVATE:
-            await query.answer()
+            await _acknowledge(query)
             return
-        result = await self._turn(update, Incoming(button=query.data[:64]))
-        replies = result.replies
-        source = query.message
-        if replies and replies[-1].calendar is not None and _shows_calendar(source):
-            before = " ".join(reply.text for reply in replies[:-1])
-            fits = len(before) <= MAX_TOAST
-            await query.answer(before if fits and before else None)
-            if not fits:  # too long for a toast: said in messages above the calendar
-                for reply in replies[:-1]:
-                    await self.send_to_chat(chat.id, reply)
-            if await self._edit(query, replies[-1]):
-                return
-            replies = replies[-1:]
-        else:
-            await query.answer()
-            if source is not None and source.reply_markup is not None:
-                try:
-                    await query.edit_message_reply_markup(None)
-                except TelegramError:
-                    pass  # too old to edit, or already without buttons
-        for reply in replies:
-            await self.send_to_chat(chat.id, reply)
+        if not self._allow(chat.id):
+            await _acknowledge(query, _slow_down(update))
+            return
+        await _acknowledge(query)
+        page = page_of(query.data)
+        # A page of a long list: the step shown again, on that page.
+        incoming = Incoming(text="") if page is not None else Incoming(button=query.data[:64])
+        result = await self._turn(update, incoming)
+        self._later(
+            chat.id,
+            lambda: self._after_tap(chat.id, query, result.replies, page),
+            result.conversation_id,
+        )
 
-    async def _edit(self, query: CallbackQuery, reply: Reply) -> bool:
+    async def _after_tap(
+        self, chat_id: int, query: CallbackQuery, replies: list[Reply], page: int | None
+    ) -> None:
+        """Edit the tapped message where it shows a calendar or a page of a list; else retire
+        its buttons (only the newest message is live) and send the result below it."""
+        in_place = _in_place(replies, query.message, page)
+        if in_place is None:
+            await _retire_buttons(query)
+            await self._send_all(chat_id, replies)
+            return
+        before, live = in_place
+        await self._send_all(chat_id, before)
+        if not await self._edit(query, live, page or 0):
+            await self.send_to_chat(chat_id, live, page or 0)
+
+    async def _edit(self, query: CallbackQuery, reply: Reply, page: int = 0) -> bool:
         """Edit the tapped message into `reply`; False when Telegram no longer lets us."""
+        parts = rendered_parts(reply, page)
+        if len(parts) != 1:
+            return False  # too long for one message: sent anew, in parts
+        [(text, markup)] = parts
         try:
-            await query.edit_message_text(reply_text(reply), reply_markup=reply_markup(reply))
+            await self._retrying(lambda: query.edit_message_text(text, reply_markup=markup))
         except BadRequest as error:
             if "not modified" in error.message.lower():
                 return True  # the same calendar: nothing to change
@@ -317,47 +385,91 @@ class TelegramChannel:
             return False
         return True
 
-    async def _send(self, update: Update, result: TurnResult) -> None:
+    def _reply(self, update: Update, result: TurnResult) -> None:
         chat_id = update.effective_chat.id
-        for reply in result.replies:
+        self._later(
+            chat_id, lambda: self._send_all(chat_id, result.replies), result.conversation_id
+        )
+
+    def _later(self, chat_id: int, job: Job, conversation_id: int | None = None) -> None:
+        """Deliver in the background, after the chat's earlier replies."""
+
+        async def run() -> None:
+            try:
+                await job()
+            except DeliveryBlocked:
+                log.info("chat %s blocked the bot: marked, pushes stop", chat_id)
+                if conversation_id is not None:
+                    async with self.database.writing() as db:
+                        await mark_blocked(db, conversation_id, self.clock.now())
+
+        self.outgoing.submit(chat_id, run)
+
+    async def _send_all(self, chat_id: int, replies: list[Reply]) -> None:
+        for reply in replies:
             await self.send_to_chat(chat_id, reply)
+
+    def _allow(self, chat_id: int) -> bool:
+        """Whether this chat may run one more turn now (the web chat's limit, per chat)."""
+        if self.limiter.allow(f"{CHANNEL}:{chat_id}"):
+            self._slowed.discard(chat_id)
+            return True
+        return False
+
+    def _flooded(self, update: Update) -> bool:
+        """Over the flood limit: the turn is not run; told once until turns are allowed again."""
+        chat_id = update.effective_chat.id
+        if self._allow(chat_id):
+            return False
+        if chat_id not in self._slowed:
+            if len(self._slowed) > 10_000:
+                self._slowed.clear()
+            self._slowed.add(chat_id)
+            notice = Reply(text=_slow_down(update))
+            self._later(chat_id, lambda: self.send_to_chat(chat_id, notice))
+        return True
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("Telegram update failed: %s", context.error, exc_info=context.error)
         if not isinstance(update, Update):
             return
         if update.callback_query is not None:
-            try:
-                await update.callback_query.answer()  # else the button spins for a while
-            except TelegramError:
-                pass  # answered already
+            await _acknowledge(update.callback_query)  # if not yet: else the button spins
         if update.effective_chat is not None:
-            try:
-                await context.bot.send_message(
-                    update.effective_chat.id,
-                    "Un problème technique est survenu, réessayez dans un instant. / "
-                    "Something went wrong, please try again in a moment.",
-                )
-            except TelegramError:
-                pass
+            chat_id = update.effective_chat.id
+            sorry = Reply(
+                text="Un problème technique est survenu, réessayez dans un instant. / "
+                "Something went wrong, please try again in a moment."
+            )
+            self._later(chat_id, lambda: self.send_to_chat(chat_id, sorry))
 
     # -- delivery ----------------------------------------------------------------------
 
-    async def send_to_chat(self, chat_id: int, reply: Reply) -> None:
-        """Send one message; wait out 429s (never drop), give up on a user who blocked us.
+    async def send_to_chat(self, chat_id: int, reply: Reply, page: int = 0) -> None:
+        """Send one reply (in several messages when its text is too long for one); wait out
+        429s (never drop), give up on a user who blocked us.
 
         Raises:
             DeliveryBlocked: the user blocked the bot (403): retrying would not help.
             BadRequest: a message Telegram will never take.
             NetworkError: Telegram stayed unreachable through SEND_ATTEMPTS tries.
         """
+        bot = self.application.bot
+        for text, markup in rendered_parts(reply, page):
+            await self._retrying(
+                lambda text=text, markup=markup: bot.send_message(
+                    chat_id, text, reply_markup=markup
+                )
+            )
+
+    @staticmethod
+    async def _retrying(call: Callable[[], Awaitable[object]]) -> None:
+        """Make one Bot API call, through 429s and a few network failures (see send_to_chat)."""
         delay = 1.0
         attempt = 0
         while True:
             try:
-                await self.application.bot.send_message(
-                    chat_id, reply_text(reply), reply_markup=reply_markup(reply)
-                )
+                await call()
                 return
             except Forbidden as error:
                 raise DeliveryBlocked(str(error)) from error
@@ -397,6 +509,51 @@ def _wall_clock() -> datetime:
     when RIBAMBELLE_NOW shifts the product's clock (else a crashed demo process's lease could
     outlive it by months)."""
     return datetime.now(UTC)
+
+
+async def _acknowledge(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a button press (the spinner stops); a failure never stops what follows."""
+    try:
+        await query.answer(text[:MAX_TOAST] if text else None)
+    except TelegramError as error:
+        log.info("could not answer a button press: %s", error)
+
+
+async def _retire_buttons(query: CallbackQuery) -> None:
+    source = query.message
+    if source is not None and getattr(source, "reply_markup", None) is not None:
+        try:
+            await query.edit_message_reply_markup(None)
+        except TelegramError:
+            pass  # too old to edit, or already without buttons
+
+
+def _slow_down(update: Update) -> str:
+    """The flood notice, in the language Telegram gives (the conversation is not read)."""
+    user = update.effective_user
+    t = Translator(pick_locale(user.language_code if user is not None else None))
+    return t._("Doucement… Trop de messages à la fois : attendez un instant, puis réessayez.")
+
+
+def _in_place(
+    replies: list[Reply], source: object, page: int | None
+) -> tuple[list[Reply], Reply] | None:
+    """What the tapped message becomes, and what is said before it: the page of a list asked
+    for, or its calendar with the outcome of the tap on top; None to send the result anew."""
+    if not replies:
+        return None
+    *before, last = replies
+    if page is not None:
+        return before, last
+    if last.calendar is None or not _shows_calendar(source):
+        return None
+    if any(r.buttons or r.link or r.calendar for r in before):
+        return before, last
+    outcome = "\n".join(r.text for r in before)
+    joined = replace(last, text=f"{outcome}\n\n{last.text}") if outcome else last
+    if len(split_text(reply_text(joined))) > 1:
+        return before, last
+    return [], joined
 
 
 def _shows_calendar(message: object) -> bool:

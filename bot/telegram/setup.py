@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.settings import Settings
 from bot.telegram.channel import TelegramChannel
-from bot.web.keys import CLOCK, DATABASE, DELIVERIES, ENGINE
+from bot.web.keys import CLOCK, DATABASE, DELIVERIES, ENGINE, TURN_LIMITER
 
 log = logging.getLogger(__name__)
 TELEGRAM = web.AppKey("telegram", TelegramChannel)
@@ -22,7 +22,9 @@ def setup_telegram(app: web.Application, settings: Settings) -> None:
         return
 
     async def telegram_ctx(app: web.Application) -> AsyncIterator[None]:
-        channel = TelegramChannel(settings, app[ENGINE], app[DATABASE], app[CLOCK])
+        channel = TelegramChannel(
+            settings, app[ENGINE], app[DATABASE], app[CLOCK], limiter=app[TURN_LIMITER]
+        )
         await channel.start()
         app[TELEGRAM] = channel
         app[DELIVERIES].register(channel)

@@ -8,9 +8,11 @@ from dialogs.flows import (  # noqa: F401
     account,
     booking,
     common,
+    devices,
     info,
     pay,
     recap,
     requests,
     settings,
+    statement,
 )

@@ -1,21 +1,48 @@
-"""My bookings (with what can still be cancelled), balance and history, browsing the catalogue."""
+"""My bookings (paged, narrowed by child and month, past months too, with what can still be
+cancelled), what a message asks to see (a list, a month's history), browsing the catalogue.
+Balance and history are in `statement`, receipts in `pay`.
+
+```mermaid
+stateDiagram-v2
+    menu --> bookings: Mes réservations / Annuler / "réservations de Léa en mars"
+    bookings --> bookings: Suite › / ‹ Précédent / a child / a month
+    bookings --> recap: Annuler Léa mar. 2 mars
+    bookings --> menu: Payer avec le porte-monnaie
+    menu --> balance: Solde et historique / "historique de janvier"
+    balance --> balance: ‹ janvier 2027 / février 2027 ›
+    balance --> download: Télécharger 2027 (a link, an hour)
+    balance --> receipts: Mes reçus / "je veux mon reçu"
+    receipts --> receipt: R2027-000012 (a printable link)
+    receipt --> receipts: Recevoir par e-mail
+```
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
+from typing import Any
 
-from booking.models import BookingState, Category, WalletKind
+from booking.models import BookingState, Category
 from booking.refusals import Refusal, Refused
 from booking.services.catalogue import Availability, browse
 from booking.services.payments import open_payment
-from booking.services.queries import upcoming_bookings
-from booking.services.statements import month_statement, wallet_forecasts
-from dialogs.explain import explain
+from booking.services.queries import household_bookings, quotient_prices
+from booking.services.statements import (
+    month_bounds,
+)
+from dialogs.explain import (
+    billing_text,
+    explain,
+)
 from dialogs.flows.common import menu_rows, nav_row, price_text, require_login
-from dialogs.flows.pay import history_lines, link_until, payment_link, payment_rows
+from dialogs.flows.pay import link_until, pay_choices, payment_link
+from dialogs.flows.statement import show_history
 from dialogs.i18n import N_
+from dialogs.paging import page_of, page_row, range_text
+from dialogs.replies import Button
 from dialogs.turn import Turn, action, step
+from dialogs.understanding import Frame
 
 CATEGORY_NAMES = {
     Category.PERISCOLAIRE: N_("Accueil périscolaire"),
@@ -30,91 +57,310 @@ STATE_NAMES = {
     BookingState.PENDING_PAYMENT: N_("en attente de paiement"),
     BookingState.WAITLISTED: N_("liste d'attente"),
 }
-MAX_LISTED = 12
+#: A month named for "my bookings" this far ahead means the last one ("janvier" in March).
+AHEAD_AT_MOST = 240
+
+
+# --- Reading a request for a list ------------------------------------------------------------
+
+
+def _shift_year(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def asked_period(frame: Frame, today: date, *, past: bool) -> tuple[date, date] | None:
+    """The period a request names (first day, day after the last), read as a parent means
+    it: "janvier" in March is the January just gone, "juillet" the one to come; a history
+    (`past`) is never in the future."""
+    if not frame.dates:
+        return None
+    first, last = min(frame.dates), max(frame.dates)
+    this_month = today.replace(day=1)
+    later = first > month_bounds(today.year, today.month)[1] - timedelta(days=1)
+    if later and (past or (first - today).days > AHEAD_AT_MOST):
+        first, last = _shift_year(first, -1), _shift_year(last, -1)
+    if past and first > today:
+        return None
+    if first < this_month.replace(year=this_month.year - 2):
+        return None
+    return first, last + timedelta(days=1)
+
+
+def _whole_month(first: date, following: date) -> date | None:
+    """The month a period is, when it is exactly one."""
+    if first.day == 1 and month_bounds(first.year, first.month)[1] == following:
+        return first
+    return None
+
+
+async def show_asked(turn: Turn, intent: str, frame: Frame) -> None:
+    """ "mes réservations de Léa en mars", "historique de janvier": the list or the statement,
+    narrowed by the children and the dates the message names."""
+    today = turn.now.astimezone(turn.tz).date()
+    if intent == "bookings":
+        period = asked_period(frame, today, past=False)
+        turn.state.question = {
+            "bookings": {
+                "children": list(frame.child_ids),
+                "from": period[0].isoformat() if period else None,
+                "to": period[1].isoformat() if period else None,
+            }
+        }
+        await turn.show("bookings")
+    elif intent == "balance":
+        period = asked_period(frame, today, past=True)
+        await show_history(turn, period[0].replace(day=1) if period else None)
+    else:
+        await turn.show(intent)
+
+
+# --- My bookings -----------------------------------------------------------------------------
 
 
 @action("bookings")
 @require_login
 async def open_bookings(turn: Turn) -> None:
+    turn.state.question = {"bookings": {}}
     await turn.show("bookings")
+
+
+@action("bookings_list")
+@require_login
+async def narrow_bookings(
+    turn: Turn, children: list[int], start: str | None, end: str | None, page: int = 0
+) -> None:
+    """A child, a month, a page chosen on the list."""
+    filters = _list_filters(turn)
+    filters.update({"children": children, "from": start, "to": end, "page": page})
+    turn.state.question = {"bookings": filters}
+    await turn.show("bookings")
+
+
+@action("bookings_page")
+@require_login
+async def bookings_page(turn: Turn, page: int) -> None:
+    filters = _list_filters(turn)
+    filters["page"] = page
+    turn.state.question = {"bookings": filters}
+    await turn.show("bookings")
+
+
+def _list_filters(turn: Turn) -> dict[str, Any]:
+    return dict(turn.state.question.get("bookings") or {})
+
+
+def _child_order(items: list) -> list:
+    """Per child (in the order they first come), each child's bookings by date."""
+    first_seen: dict[int, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.booking.participant_id, index)
+    return sorted(items, key=lambda item: first_seen[item.booking.participant_id])
 
 
 @step("bookings")
 async def show_bookings(turn: Turn, bookings: list | None = None) -> None:
-    """Upcoming bookings per child; a button for each one that can still be cancelled."""
+    """The household's bookings a page at a time, per child; a button for each one that can
+    still be cancelled; buttons to narrow by child and by month. `bookings` (a request's
+    matches) narrows the list to them."""
     state = turn.state
     if not state.logged_in:
         await turn.show("start")
         return
     state.step = "bookings"
     t = turn.t
-    if bookings is None:
-        bookings = await upcoming_bookings(turn.db, state.household_id, turn.now, turn.tz)
-    if not bookings:
+    if bookings is not None:
+        state.question = {"bookings": {"ids": [item.booking.id for item in bookings]}}
+    filters = _list_filters(turn)
+    start = date.fromisoformat(filters["from"]) if filters.get("from") else None
+    end = date.fromisoformat(filters["to"]) if filters.get("to") else None
+    children = list(filters.get("children") or [])
+    every = await household_bookings(
+        turn.db,
+        state.household_id,
+        turn.now,
+        turn.tz,
+        first=start,
+        following=end,
+        ids=filters.get("ids"),
+    )
+    mine = [item for item in every if not children or item.booking.participant_id in children]
+    if not mine:
+        rows = [[turn.button(t._("Réserver"), "book")]]
+        if start or children or filters.get("ids"):
+            rows.insert(0, [turn.button(t._("Toutes mes réservations"), "bookings")])
         turn.say(
-            t._("Aucune réservation à venir."),
-            [[turn.button(t._("Réserver"), "book")], nav_row(turn, back=False)],
+            t._("Aucune réservation à venir.")
+            if not (start or children)
+            else t._("Aucune réservation ne correspond."),
+            [*rows, nav_row(turn, back=False)],
         )
         return
-    # Per child (in the order they first come), each child's bookings by date.
-    first_seen: dict[int, int] = {}
-    for index, item in enumerate(bookings):
-        first_seen.setdefault(item.booking.participant_id, index)
-    bookings = sorted(bookings, key=lambda item: first_seen[item.booking.participant_id])
-    same_day = Counter(
-        (item.booking.participant_id, item.booking.session.day)
-        for item in bookings
-        if item.cancel_refusal is None
-    )
-    lines = [t._("Vos prochaines réservations :")]
-    rows = []
-    current_child = None
-    for item in bookings[: MAX_LISTED * 3]:
-        booking = item.booking
-        if booking.participant.first_name != current_child:
-            current_child = booking.participant.first_name
-            lines.append(f"\n{current_child}")
-        status = t._(STATE_NAMES.get(booking.state, booking.state.value))
-        lines.append(
-            f"• {t.day(booking.session.day)} {t.time(booking.session.starts_at.astimezone(turn.tz))}"
-            f" — {booking.session.activity.name} ({status})"
-            + ("" if item.cancel_refusal is None else " — " + t._("ne peut plus être annulé"))
-        )
-        if item.cancel_refusal is None and len(rows) < MAX_LISTED:
-            marked = "☑ " if booking.id in state.to_cancel else ""
-            day = t.short_day(booking.session.day)
-            if same_day[(booking.participant_id, booking.session.day)] > 1:
-                day += f" · {booking.session.activity.name}"  # two bookings that day
-            label = marked + t._(
-                "Annuler {name} {day}", name=booking.participant.first_name, day=day
-            )
-            rows.append([turn.button(label, "mark_cancel", booking.id)])
-    if len(bookings) > MAX_LISTED * 3:
-        lines.append(
-            t._("(et d'autres : écrivez par exemple « annule la cantine de Léa le 12/03 »)")
-        )
+    mine = _child_order(mine)
+    shown, page = page_of(mine, int(filters.get("page") or 0))
+    lines = [_list_title(turn, start, end, children, mine, page)]
+    lines += _booking_lines(turn, shown)
+    rows = _cancel_rows(turn, shown, every)
     if state.to_cancel:
         rows.insert(0, [turn.button(t._("Récapitulatif et confirmation"), "recap")])
+    paging = page_row(turn, page, len(mine), "bookings_page")
+    if paging:
+        rows.append(paging)
+    if not filters.get("ids"):
+        rows += await _narrowing_rows(turn, every, children, start, end)
+    else:
+        rows.append([turn.button(t._("Toutes mes réservations"), "bookings")])
     rows.append(nav_row(turn, back=False))
     link = None
     unpaid = await open_payment(turn.db, state.household_id, turn.now)
     if unpaid is not None:  # places kept until paid: the link again, where the parent looks
         lines.append("")
+        if unpaid.details.get("retry_of"):
+            lines.append(t._("Le paiement précédent n'a pas abouti : rien n'a été payé."))
         lines.append(
             t._("En attente de paiement : {amount}.", amount=t.money(unpaid.amount_cents))
             + " "
             + link_until(turn, unpaid)
         )
         link = payment_link(turn, unpaid)
+        rows = [*await pay_choices(turn, unpaid), *rows]
     turn.say("\n".join(lines), rows, link=link)
+
+
+def _list_title(
+    turn: Turn, start: date | None, end: date | None, children: list[int], mine: list, page: int
+) -> str:
+    """ "Vos réservations de mars 2027 :", then "1-8 sur 40 · Léa" when paged or narrowed."""
+    t = turn.t
+    if start is None:
+        title = t._("Vos prochaines réservations :")
+    elif end is not None and (month := _whole_month(start, end)) is not None:
+        title = t._("Vos réservations en {month} :", month=t.month(month))
+    else:
+        last = (end - timedelta(days=1)) if end is not None else start
+        title = t._("Vos réservations du {start} au {end} :", start=t.day(start), end=t.day(last))
+    detail = [range_text(turn, page, len(mine))]
+    if children:
+        names: list[str] = []
+        for item in mine:
+            if item.booking.participant.first_name not in names:
+                names.append(item.booking.participant.first_name)
+        detail.append(", ".join(names))
+    detail = [part for part in detail if part]
+    return title + ("\n" + " · ".join(detail) if detail else "")
+
+
+def _booking_lines(turn: Turn, shown: list) -> list[str]:
+    t = turn.t
+    lines: list[str] = []
+    billed: list[str] = []
+    current_child = None
+    for item in shown:
+        booking = item.booking
+        session = booking.session
+        if booking.participant.first_name != current_child:
+            current_child = booking.participant.first_name
+            lines.append(f"\n{current_child}")
+        begun = session.starts_at <= turn.now
+        status = t._("passé") if begun else t._(STATE_NAMES.get(booking.state, booking.state.value))
+        lines.append(
+            f"• {t.day(session.day)} {t.time(session.starts_at.astimezone(turn.tz))}"
+            f" — {session.activity.name} ({status})"
+            + (
+                ""
+                if item.cancel_refusal is None or begun
+                else " — " + t._("ne peut plus être annulé")
+            )
+        )
+        billing = billing_text(t, session.activity.payment_mode, session.day)
+        note = f"{session.activity.name}{t.colon}{billing}."
+        if billing and booking.state is BookingState.CONFIRMED and note not in billed:
+            billed.append(note)
+    if billed:
+        lines.append("")
+        lines += billed
+    return lines
+
+
+def _cancel_rows(turn: Turn, shown: list, every: list) -> list[list[Button]]:
+    t = turn.t
+    same_day = Counter(
+        (item.booking.participant_id, item.booking.session.day)
+        for item in every
+        if item.cancel_refusal is None
+    )
+    rows = []
+    for item in shown:
+        if item.cancel_refusal is not None:
+            continue
+        booking = item.booking
+        marked = "☑ " if booking.id in turn.state.to_cancel else ""
+        day = t.short_day(booking.session.day)
+        if same_day[(booking.participant_id, booking.session.day)] > 1:
+            day += f" · {booking.session.activity.name}"  # two bookings that day
+        label = marked + t._("Annuler {name} {day}", name=booking.participant.first_name, day=day)
+        rows.append([turn.button(label, "mark_cancel", booking.id)])
+    return rows
+
+
+async def _narrowing_rows(
+    turn: Turn, every: list, children: list[int], start: date | None, end: date | None
+) -> list[list[Button]]:
+    """A button per child and per month having bookings; "all" to widen again."""
+    t = turn.t
+    period = [start.isoformat() if start else None, end.isoformat() if end else None]
+    kids: dict[int, str] = {}
+    for item in every:
+        kids.setdefault(item.booking.participant_id, item.booking.participant.first_name)
+    rows: list[list[Button]] = []
+    if len(kids) > 1 or children:
+        row = [
+            turn.button(("✓ " if kid in children else "") + name, "bookings_list", [kid], *period)
+            for kid, name in kids.items()
+        ]
+        if children:
+            row.append(turn.button(t._("Tous les enfants"), "bookings_list", [], *period))
+        rows += [row[i : i + 3] for i in range(0, len(row), 3)]
+    # Months from the upcoming bookings (whatever period is shown now).
+    upcoming = (
+        every
+        if start is None
+        else await household_bookings(turn.db, turn.state.household_id, turn.now, turn.tz)
+    )
+    months = sorted(
+        {
+            item.booking.session.day.replace(day=1)
+            for item in upcoming
+            if not children or item.booking.participant_id in children
+        }
+    )
+    if len(months) > 1 or start is not None:
+        row = []
+        for month in months:
+            first, following = month_bounds(month.year, month.month)
+            chosen = start == first and end == following
+            label = ("✓ " if chosen else "") + t.month(month)
+            row.append(
+                turn.button(
+                    label, "bookings_list", children, first.isoformat(), following.isoformat()
+                )
+            )
+        if start is not None:
+            row.append(turn.button(t._("Tous les mois"), "bookings_list", children, None, None))
+        rows += [row[i : i + 3] for i in range(0, len(row), 3)]
+    return rows
 
 
 @action("mark_cancel")
 @require_login
 async def mark_cancel(turn: Turn, booking_id: int) -> None:
     """Pick (or unpick) a booking to cancel; the recap asks for confirmation."""
-    bookings = await upcoming_bookings(turn.db, turn.state.household_id, turn.now, turn.tz)
-    if booking_id not in {item.booking.id for item in bookings}:
+    still = await household_bookings(
+        turn.db, turn.state.household_id, turn.now, turn.tz, ids=[booking_id]
+    )
+    if not still:
         turn.say(turn.t._("Cette réservation n'est plus à venir."))
     elif booking_id in turn.state.to_cancel:
         turn.state.to_cancel.remove(booking_id)
@@ -123,88 +369,6 @@ async def mark_cancel(turn: Turn, booking_id: int) -> None:
         await turn.show("recap")
         return
     await turn.show("bookings")
-
-
-@action("balance")
-@require_login
-async def open_balance(turn: Turn) -> None:
-    await turn.show("balance")
-
-
-@step("balance")
-async def show_balance(turn: Turn) -> None:
-    state = turn.state
-    if not state.logged_in:
-        await turn.show("start")
-        return
-    state.step = "balance"
-    t = turn.t
-    today = turn.now.astimezone(turn.tz).date()
-    until = today + timedelta(days=30)
-    forecasts = await wallet_forecasts(turn.db, state.household_id, today=today, until=until)
-    lines = [t._("Vos soldes :")]
-    for forecast in forecasts:
-        if forecast.kind is WalletKind.EUROS:
-            lines.append("• " + t._("Porte-monnaie : {amount}", amount=t.money(forecast.balance)))
-        elif forecast.kind is WalletKind.COUPONS:
-            lines.append("• " + t.n_("Coupons : {count}", "Coupons : {count}", forecast.balance))
-        elif forecast.balance < 0:
-            lines.append(
-                "• " + t._("À régler à la mairie : {amount}", amount=t.money(-forecast.balance))
-            )
-        if forecast.kind is WalletKind.ACCOUNT and forecast.estimated_cost:
-            lines.append(
-                "• "
-                + t._(
-                    "Réservations facturées d'ici le {day} : {amount}",
-                    day=t.day(until),
-                    amount=t.money(forecast.estimated_cost),
-                )
-            )
-    first_of_month = today.replace(day=1)
-    last_month = (first_of_month - timedelta(days=1)).replace(day=1)
-    for month_start in (first_of_month, last_month):
-        statement = await month_statement(
-            turn.db, state.household_id, month_start.year, month_start.month, turn.tz
-        )
-        lines.append("")
-        lines.append(t._("{month} :", month=t.month(month_start)).capitalize())
-        lines.append(
-            t.n_("{count} consommation", "{count} consommations", len(statement.consumptions))
-            + (
-                " — " + price_text(turn, statement.consumed_cents, 0)
-                if statement.consumed_cents
-                else ""
-            )
-            + (
-                " — " + t.n_("{count} coupon", "{count} coupons", statement.consumed_coupons)
-                if statement.consumed_coupons
-                else ""
-            )
-        )
-        for line in statement.consumptions[:8]:
-            lines.append(
-                f"  · {t.short_day(line.day)} {line.participant} — {line.activity} — {price_text(turn, line.price_cents, line.coupons)}"
-            )
-        if len(statement.consumptions) > 8:
-            lines.append("  · …")
-        if statement.payments:
-            lines.append(t._("Règlements et remboursements :"))
-            for payment in statement.payments[:8]:
-                amount = (
-                    t.n_("{count} coupon", "{count} coupons", payment.amount)
-                    if payment.wallet is WalletKind.COUPONS
-                    else t.money(payment.amount)
-                )
-                what = " ".join(part for part in (payment.label, amount) if part)
-                lines.append(f"  · {t.short_day(payment.at.date())} — {what}")
-        else:
-            lines.append(t._("Aucun règlement."))
-    history = await history_lines(turn)
-    if history:
-        lines.append("")
-        lines.extend(history)
-    turn.say("\n".join(lines), [*await payment_rows(turn), nav_row(turn, back=False)])
 
 
 @action("browse")
@@ -248,6 +412,7 @@ async def show_browse(turn: Turn) -> None:
     if place:
         header.append(f"— {place}")
     lines = [" ".join(header) + t.colon.rstrip()]
+    by_quotient = await quotient_prices(turn.db, [view.activity.id for view in views[:15]])
     for view in views[:15]:
         activity = view.activity
         sessions = view.sessions
@@ -267,6 +432,15 @@ async def show_browse(turn: Turn) -> None:
             if first
             else ""
         )
+        if first and activity.id in by_quotient:  # the public price is one band among others
+            prices = [*by_quotient[activity.id], first.price_cents]
+            price = t._(
+                "{price} (prix public ; le vôtre dépend de votre quotient familial : "
+                "de {low} à {high})",
+                price=price,
+                low=t.money(min(prices)),
+                high=t.money(max(prices)),
+            )
         where = f", {activity.place}" if activity.place else ""
         # Nothing open because booking has not opened yet: say when it opens.
         not_open = (

@@ -1,21 +1,27 @@
-"""Paying by link: the basket's online part, wallet top-ups, coupons and what is owed."""
+"""Paying by link (the basket's online part, or from the porte-monnaie), wallet top-ups,
+coupons, what is owed, and the receipts of what was paid."""
 
 from __future__ import annotations
 
 import re
 
-from booking.models import Payment
+from booking.models import Payment, PaymentPurpose, PaymentState, WalletKind
 from booking.money import parse_euros
 from booking.refusals import Refused
+from booking.services.documents import document_code, receipt_document
 from booking.services.eligibility import load_household
 from booking.services.payments import (
+    pay_from_wallet,
     payment_history,
     start_debt_payment,
     start_top_up,
+    wallet_covers,
 )
-from booking.services.wallets import amount_owed
-from dialogs.explain import explain
+from booking.services.receipts import receipt_data, receipt_of, receipts_of, send_receipt_again
+from booking.services.wallets import amount_owed, balances
+from dialogs.explain import explain, item_line, receipt_lines
 from dialogs.flows.common import nav_row, require_login
+from dialogs.paging import page_of, page_row, range_text
 from dialogs.replies import Button, Link
 from dialogs.turn import Turn, action, step, text_handler
 from dialogs.understanding.text import fold
@@ -27,10 +33,25 @@ _COUNT = re.compile(r"\b(\d{1,3})\b")
 
 
 def payment_link(turn: Turn, payment: Payment) -> Link:
-    return Link(
-        turn.t._("Payer {amount}", amount=turn.t.money(payment.amount_cents)),
-        f"{turn.public_url}/pay/{payment.token}",
+    """ "Payer 20,00 €", or "Réessayer le paiement (20,00 €)" after a card refused."""
+    amount = turn.t.money(payment.amount_cents)
+    label = (
+        turn.t._("Réessayer le paiement ({amount})", amount=amount)
+        if payment.details.get("retry_of")
+        else turn.t._("Payer {amount}", amount=amount)
     )
+    return Link(label, f"{turn.public_url}/pay/{payment.token}")
+
+
+async def pay_choices(turn: Turn, payment: Payment) -> list[list[Button]]:
+    """Besides the link: the porte-monnaie, for a basket it can pay in full."""
+    if payment.purpose is not PaymentPurpose.BASKET or payment.state is not PaymentState.CREATED:
+        return []
+    balance = await wallet_covers(turn.db, turn.state.household_id, payment.amount_cents)
+    if balance is None:
+        return []
+    label = turn.t._("Payer avec le porte-monnaie (solde {amount})", amount=turn.t.money(balance))
+    return [[turn.button(label, "pay_wallet", payment.id)]]
 
 
 def offer_link(turn: Turn, payment: Payment, what: str, after: str | None = None) -> None:
@@ -42,6 +63,46 @@ def offer_link(turn: Turn, payment: Payment, what: str, after: str | None = None
         + (after or t._("Vous recevrez la confirmation ici dès le paiement reçu.")),
         [nav_row(turn, back=False)],
         link=payment_link(turn, payment),
+    )
+
+
+@action("pay_wallet")
+@require_login
+async def pay_with_wallet(turn: Turn, payment_id: int) -> None:
+    """Pay a basket's link from the porte-monnaie; the places are confirmed at once."""
+    t = turn.t
+    try:
+        outcome = await pay_from_wallet(
+            turn.db, actor=turn.actor, payment_id=payment_id, now=turn.now
+        )
+    except Refused as refused:
+        turn.say(explain(t, refused))
+        await turn.show("bookings")
+        return
+    payment = outcome.payment
+    left = (await balances(turn.db, turn.state.household_id))[WalletKind.EUROS]
+    lines = [
+        t._(
+            "Payé avec le porte-monnaie : {amount}. Reçu n° {number}.",
+            amount=t.money(payment.amount_cents),
+            number=payment.receipt_number,
+        )
+    ]
+    lines += [
+        "✓ " + item_line(t, item) + t.colon + t._("confirmé")
+        for item in payment.details.get("items") or []
+    ]
+    lines.append(t._("Reste sur le porte-monnaie : {amount}", amount=t.money(left)))
+    turn.state.step = "menu"
+    turn.say(
+        "\n".join(lines),
+        [
+            [
+                turn.button(t._("Mes réservations"), "bookings"),
+                turn.button(t._("Mes reçus"), "receipts"),
+            ],
+            nav_row(turn, back=False),
+        ],
     )
 
 
@@ -62,7 +123,12 @@ async def coupon_price(turn: Turn) -> int:
 async def payment_rows(turn: Turn) -> list[list[Button]]:
     """The balance view's payment buttons: top up, buy coupons, pay what is owed."""
     t = turn.t
-    rows = [[turn.button(t._("Recharger le porte-monnaie"), "top_up")]]
+    rows = [
+        [
+            turn.button(t._("Recharger le porte-monnaie"), "top_up"),
+            turn.button(t._("Mes reçus"), "receipts"),
+        ]
+    ]
     if await coupon_price(turn) > 0:
         rows.append([turn.button(t._("Acheter des coupons"), "buy_coupons")])
     owed = await amount_owed(turn.db, turn.state.household_id)
@@ -91,6 +157,120 @@ async def history_lines(turn: Turn) -> list[str]:
                 + f" — {t.money(payment.amount_cents)}"
             )
     return lines
+
+
+# Receipts --------------------------------------------------------------------------------------
+
+
+@action("receipts")
+@require_login
+async def open_receipts(turn: Turn, page: int = 0) -> None:
+    turn.state.question = {"receipts_page": page}
+    await turn.show("receipts")
+
+
+@step("receipts")
+async def show_receipts(turn: Turn) -> None:
+    """The household's receipts, newest first, a page at a time; each one a button."""
+    t = turn.t
+    if not turn.state.logged_in:
+        await turn.show("start")
+        return
+    turn.state.step = "receipts"
+    receipts = await receipts_of(turn.db, turn.state.household_id)
+    if not receipts:
+        turn.say(
+            t._("Vous n'avez pas encore de reçu : ils viennent avec chaque paiement."),
+            [[turn.button(t._("Solde et historique"), "balance")], nav_row(turn, back=False)],
+        )
+        return
+    shown, page = page_of(receipts, int(turn.state.question.get("receipts_page") or 0))
+    count = range_text(turn, page, len(receipts))
+    lines = [t._("Vos reçus") + (f" ({count})" if count else "") + t.colon.rstrip()]
+    rows = []
+    for payment in shown:
+        when = t.short_day(payment.settled_at.astimezone(turn.tz).date())
+        label = f"{payment.receipt_number} — {when} — {t.money(payment.amount_cents)}"
+        lines.append("• " + label + " — " + _receipt_what(turn, payment))
+        rows.append([turn.button(label, "receipt", payment.id)])
+    lines.append(t._("Choisissez un reçu pour l'ouvrir, l'imprimer ou le recevoir par e-mail."))
+    paging = page_row(turn, page, len(receipts), "receipts")
+    turn.say(
+        "\n".join(lines),
+        [*rows, *([paging] if paging else []), nav_row(turn, back=False)],
+    )
+
+
+def _receipt_what(turn: Turn, payment: Payment) -> str:
+    t = turn.t
+    if payment.purpose is PaymentPurpose.BASKET:
+        items = payment.details.get("items") or []
+        return t.n_("{count} réservation", "{count} réservations", len(items))
+    if payment.purpose is PaymentPurpose.TOP_UP and payment.coupons:
+        return t.n_("{count} coupon", "{count} coupons", payment.coupons)
+    if payment.purpose is PaymentPurpose.TOP_UP:
+        return t._("rechargement du porte-monnaie")
+    return t._("règlement des sommes dues")
+
+
+@action("receipt")
+@require_login
+async def open_receipt(turn: Turn, payment_id: int) -> None:
+    """One receipt: what it says, a link to its printable page, and "send it by e-mail"."""
+    t = turn.t
+    payment = await receipt_of(turn.db, turn.state.household_id, payment_id)
+    if payment is None:
+        turn.say(t._("Ce reçu n'est plus disponible."))
+        await turn.show("receipts")
+        return
+    code = await document_code(
+        turn.db,
+        guardian_id=turn.state.guardian_id,
+        document=receipt_document(payment.id),
+        now=turn.now,
+    )
+    turn.state.step = "receipts"
+    turn.say(
+        "\n".join(receipt_lines(t, receipt_data(payment), turn.tz)),
+        [
+            [turn.button(t._("Recevoir par e-mail"), "receipt_email", payment.id)],
+            [turn.button(t._("Mes reçus"), "receipts")],
+            nav_row(turn, back=False),
+        ],
+        link=Link(
+            t._("Ouvrir le reçu (à imprimer)"),
+            f"{turn.public_url}/documents/{code}/receipt/{payment.id}",
+        ),
+    )
+
+
+@action("receipt_email")
+@require_login
+async def email_receipt(turn: Turn, payment_id: int) -> None:
+    """Send a receipt again to the household's e-mail addresses, through the outbox."""
+    t = turn.t
+    payment = await receipt_of(turn.db, turn.state.household_id, payment_id)
+    sent_to = await send_receipt_again(
+        turn.db, household_id=turn.state.household_id, payment_id=payment_id, now=turn.now
+    )
+    if payment is None:
+        turn.say(t._("Ce reçu n'est plus disponible."))
+    elif sent_to:
+        turn.say(
+            t._(
+                "Le reçu n° {number} part par e-mail à {addresses}.",
+                number=payment.receipt_number,
+                addresses=", ".join(sent_to),
+            )
+        )
+    else:
+        turn.say(
+            t._(
+                "Aucune adresse e-mail n'est enregistrée pour votre compte famille : "
+                "demandez à la mairie d'en ajouter une, ou ouvrez le reçu pour l'imprimer."
+            )
+        )
+    await turn.show("receipts")
 
 
 # Top-up of the euro wallet ---------------------------------------------------------------------

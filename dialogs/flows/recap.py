@@ -10,7 +10,7 @@ from booking.services.payments import start_basket_payment
 from booking.services.queries import lapsed_basket_items, upcoming_bookings
 from dialogs.explain import explain
 from dialogs.flows.common import basket_line, nav_row, price_text, require_login, show_menu
-from dialogs.flows.pay import payment_link
+from dialogs.flows.pay import pay_choices, payment_link
 from dialogs.grouping import DETAILED_UP_TO, Group, days_text, group, weekdays_text
 from dialogs.turn import Turn, action, step
 
@@ -54,11 +54,13 @@ async def show_recap(turn: Turn) -> None:
         return
     t = turn.t
     _, items = await basket_items(turn.db, state.household_id)
-    cancels = [
-        item
-        for item in await upcoming_bookings(turn.db, state.household_id, turn.now, turn.tz)
-        if item.booking.id in state.to_cancel
-    ]
+    cancels = (
+        await upcoming_bookings(
+            turn.db, state.household_id, turn.now, turn.tz, ids=state.to_cancel
+        )
+        if state.to_cancel
+        else []
+    )
     lapsed = await lapsed_items(turn)
     notes = turn.recap_notes
     turn.recap_notes = []
@@ -242,6 +244,7 @@ async def confirm(turn: Turn) -> None:
                 turn.db, actor=turn.actor, bookings=checkout.pending_payment, now=turn.now
             )
             link = payment_link(turn, payment)
+            turn.pending_rows += await pay_choices(turn, payment)
             lines.append(
                 t._(
                     "À payer en ligne : {amount}. Les places sont gardées jusqu'à {time} ; "

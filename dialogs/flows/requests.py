@@ -50,7 +50,7 @@ from dialogs.flows.common import (
     show_help,
     show_menu,
 )
-from dialogs.flows.info import CATEGORY_NAMES, show_bookings
+from dialogs.flows.info import CATEGORY_NAMES, show_asked, show_bookings
 from dialogs.flows.pay import payment_request_text
 from dialogs.turn import ACTIONS, Turn, action, step
 from dialogs.understanding import ActivityInfo, Catalogue, ChildInfo, Frame, understand
@@ -78,6 +78,7 @@ SERVICE_INTENTS = (
     "buy_coupons",
     "pay_debt",
     "notifications",
+    "receipts",
 )
 
 
@@ -151,6 +152,8 @@ async def on_text(turn: Turn, text: str) -> None:
         await set_language(turn, intent.removeprefix("language_"))
     elif intent == "logout" and state.logged_in:
         await ACTIONS["logout"](turn)
+    elif intent == "devices":
+        await turn.show("devices")
     elif intent == "login":
         await ACTIONS["login"](turn)
     elif intent == "browse" or (not state.logged_in and frame.age is not None):
@@ -164,7 +167,9 @@ async def on_text(turn: Turn, text: str) -> None:
     elif intent in ("confirm", "refuse", "abandon"):
         await _step_word(turn, intent)
     elif intent in ("bookings", "balance", "notifications"):
-        await turn.show(intent)
+        await show_asked(turn, intent, frame)
+    elif intent == "receipts":
+        await turn.show("receipts")
     elif intent in ("top_up", "buy_coupons", "pay_debt"):
         await payment_request_text(turn, intent, text)
     elif intent == "basket":

@@ -64,6 +64,7 @@ async def show_notifications(turn: Turn) -> None:
             )
         ]
     )
+    rows.append([turn.button(t._("Appareils connectés"), "devices")])
     rows.append(nav_row(turn, back=False))
     turn.say("\n".join(lines), rows)
 

@@ -10,6 +10,18 @@ from dialogs.understanding.text import fold
 # Compared with folded text (lower case, no accents). The first intent in this order that the
 # text contains wins ("annule ma réservation" is a cancellation, not a booking).
 INTENT_WORDS: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "devices",  # before logout: "déconnecter mes appareils" lists them, to pick one
+        (
+            "mes appareils connectes",
+            "appareils connectes",
+            "appareil connecte",
+            "mes appareils",
+            "my connected devices",
+            "connected devices",
+            "my devices",
+        ),
+    ),
     ("logout", ("deconnexion", "deconnecter", "deconnecte", "log out", "logout", "sign out")),
     ("language_en", ("english", "in english", "anglais", "en anglais")),
     ("language_fr", ("francais", "french", "en francais", "in french")),
@@ -76,6 +88,25 @@ INTENT_WORDS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("buy_coupons", ("acheter", "achete", "buy", "purchase")),
     ("top_up", ("recharger", "recharge", "crediter", "top up", "top-up", "add money")),
+    (
+        "receipts",  # before book and balance: "je veux mon reçu", "reçus de paiement"
+        (
+            "mes recus",
+            "mon recu",
+            "recu de paiement",
+            "recu de mon paiement",
+            "recu du paiement",
+            "recus de paiement",
+            "recus de mes paiements",
+            "recu",
+            "recus",
+            "justificatif de paiement",
+            "my receipts",
+            "my receipt",
+            "receipt",
+            "receipts",
+        ),
+    ),
     (
         "notifications",
         ("notification", "notifications", "preferences", "mes alertes", "alerts", "settings"),

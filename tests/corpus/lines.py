@@ -39,6 +39,8 @@ INTENTS = {
     "buy_coupons",
     "pay_debt",
     "notifications",
+    "receipts",
+    "devices",
     "help",
     "language_en",
     "language_fr",

@@ -183,3 +183,140 @@ async def test_paying_online_confirms_the_booking_and_pushes_the_receipt_into_th
         assert page_errors == [], f"JavaScript errors on the page: {page_errors}"
     finally:
         await context.close()
+
+
+PAY_PAGE = {"width": 390, "height": 844}
+PAY_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "pay-page-phone.png"
+RETRY_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "pay-retry-phone.png"
+
+# Contrast of the text and background colours of an element (WCAG's formula), and its size.
+LOOK = """(element) => {
+  const rgb = (text) => text.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  let node = element, bg = 'rgba(0, 0, 0, 0)';
+  while (node && /rgba\\(0, 0, 0, 0\\)|transparent/.test(bg)) { bg = getComputedStyle(node).backgroundColor; node = node.parentElement; }
+  const fg = lum(rgb(getComputedStyle(element).color)), back = lum(rgb(bg));
+  const box = element.getBoundingClientRect();
+  return {contrast: (Math.max(fg, back) + 0.05) / (Math.min(fg, back) + 0.05), height: box.height, width: box.width};
+}"""
+
+
+async def chat_turn(session, url: str, body: dict) -> dict:  # noqa: ANN001
+    async with session.post(url + "/api/chat/turn", json=body) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+async def booked_by_chat(url: str) -> str:
+    """DUPONT books Léa on two Wednesdays in the chat's API and confirms; the payment link."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        reply = await chat_turn(session, url, {"conversation": None, "text": "connexion"})
+        token = reply["conversation"]
+        for text in (
+            "dupont",
+            "demo-dupont",
+            "inscris Léa aux mercredis loisirs les 10 et 17 mars",
+        ):
+            reply = await chat_turn(session, url, {"conversation": token, "text": text})
+        (confirm,) = [
+            button["payload"]
+            for message in reply["messages"]
+            for row in message["buttons"]
+            for button in row
+            if button["label"] == "Confirmer"
+        ]
+        reply = await chat_turn(session, url, {"conversation": token, "button": confirm})
+    (link,) = [message["link"] for message in reply["messages"] if message["link"]]
+    return link["url"]
+
+
+async def test_the_pay_page_looks_like_the_chat_on_a_phone_and_a_refused_card_is_retried(
+    chromium: Browser, paying_server: Server
+) -> None:
+    from playwright.async_api import expect
+
+    link = await booked_by_chat(paying_server.url)
+    context = await chromium.new_context(
+        viewport=PAY_PAGE,
+        screen=PAY_PAGE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="fr-FR",
+        timezone_id="Europe/Paris",
+        reduced_motion="reduce",
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    page_errors: list[str] = []
+    try:
+        payer = await context.new_page()
+        payer.on("pageerror", lambda error: page_errors.append(str(error)))
+        await payer.goto(link)
+
+        # The town, the items, the total and a way back, at a phone's width.
+        await expect(payer.locator(".bar .town")).to_have_text("Ville de Ribambelle (démo)")
+        await expect(payer.get_by_role("heading", level=1)).to_have_text("Votre paiement")
+        items = payer.locator(".items li")
+        await expect(items).to_have_count(2)
+        await expect(items.first).to_contain_text(f"Léa — {ACTIVITY} — mercredi 10 mars")
+        await expect(payer.locator(".total")).to_have_text(re.compile(r"Total : 20,00\s€"))
+        pay = payer.get_by_role("button", name=re.compile(r"^Payer 20,00\s€$"))
+        back = payer.get_by_role("link", name="Revenir à la conversation")
+        for control in (pay, back):
+            await expect(control).to_be_in_viewport()
+            look = await control.evaluate(LOOK)
+            assert look["height"] >= 48 and look["width"] >= 300, look  # large tap targets
+            assert look["contrast"] >= 4.5, look  # WCAG AA for text
+        assert await back.get_attribute("href") == "/"
+        overflow = await payer.evaluate(
+            "() => document.documentElement.scrollWidth > window.innerWidth"
+        )
+        assert overflow is False, "the pay page scrolls sideways on a phone"
+        sheet = await payer.evaluate(
+            "() => [...document.styleSheets].map((s) => s.href).filter(Boolean)"
+        )
+        assert sheet == [paying_server.url + "/pages.css"]
+        await payer.screenshot(path=str(PAY_SCREENSHOT), full_page=True)
+
+        # A refused card: the places wait, "Réessayer le paiement" pays the same places.
+        await pay.tap()
+        await payer.wait_for_url(re.compile(r"/sandbox/pay/"))
+        await payer.locator("input[name=card]").fill("4000000000000002")
+        await payer.get_by_role("button", name=re.compile(r"^Payer")).tap()
+        await payer.wait_for_url(re.compile(r"/pay/[^/]+/done$"))
+        await expect(payer.get_by_role("heading", level=1)).to_have_text("Paiement refusé")
+        await expect(payer.locator("body")).to_contain_text("Les places restent gardées")
+        retry = payer.get_by_role("link", name=re.compile(r"^Réessayer le paiement"))
+        await expect(retry).to_be_in_viewport()
+        await payer.screenshot(path=str(RETRY_SCREENSHOT), full_page=True)
+        await retry.tap()
+        await expect(payer.get_by_role("heading", level=1)).to_have_text("Nouvel essai de paiement")
+        await expect(payer.locator(".items li")).to_have_count(2)
+        await payer.get_by_role("button", name=re.compile(r"^Payer 20,00\s€$")).tap()
+        await payer.wait_for_url(re.compile(r"/sandbox/pay/"))
+        await payer.get_by_role("button", name=re.compile(r"^Payer")).tap()
+        await payer.wait_for_url(re.compile(r"/pay/[^/]+/done$"))
+        await expect(payer.get_by_role("heading", level=1)).to_have_text("Paiement accepté")
+
+        async with paying_server.database.reading() as db:
+            paid = await db.scalar(
+                select(Payment)
+                .where(Payment.state == PaymentState.PAID)
+                .order_by(Payment.id.desc())
+                .limit(1)
+            )
+            states = (
+                await db.scalars(
+                    select(Booking.state).where(Booking.id.in_(paid.details["booking_ids"]))
+                )
+            ).all()
+        assert paid.details.get("retry_of") is not None
+        assert list(states) == [BookingState.CONFIRMED] * 2
+        assert page_errors == []
+    finally:
+        await context.close()

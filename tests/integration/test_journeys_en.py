@@ -131,7 +131,9 @@ async def test_a_parent_books_in_words_and_an_ambiguous_date_is_asked_back(engin
     await parent.press("Saturday 3 April")
     parent.says("This activity has no sessions on those dates")
     await parent.send("book Léa at the Centre de loisirs d'été from 6 to 10 July")
-    parent.says("Léa — Centre de loisirs d'été: 4 sessions (Tue, Wed, Thu, Fri)", "July: 6, 7, 8, 9")
+    parent.says(
+        "Léa — Centre de loisirs d'été: 4 sessions (Tue, Wed, Thu, Fri)", "July: 6, 7, 8, 9"
+    )
     await parent.send("basket")
     parent.says("Paolo — Cantine — Tuesday 2 March", "Total: €96.85")
 
@@ -192,9 +194,9 @@ async def test_my_bookings_cancelling_and_the_balance(engine, town):
         "Wallet: €52.00",
         "Coupons: 10",
         "March 2027:",
-        "Mon 1 Mar Léa — Cantine — €3.35",
         "February 2027:",
-        "Wed 10 Feb — €40.00",
+        "− €3.35 meal — Mon 15 Feb — Léa — Cantine",
+        "+ €40.00 top-up — Wed 10 Feb",
         "Payments and refunds:",
     )
 
@@ -224,7 +226,7 @@ async def test_help_back_menu_language_nonsense_and_an_ambiguous_child(engine, t
     await parent.send("book Léa")
     parent.says("Which activity for Léa?")
     await parent.send("help")
-    parent.says("inscris Paolo à la cantine").offers("Cantine")
+    parent.says("book Paolo at the canteen").offers("Cantine")
     await parent.send("back")
     parent.says("Who would you like to book for?")
     await parent.press("Léa")

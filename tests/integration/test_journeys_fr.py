@@ -179,7 +179,9 @@ async def test_a_parent_books_school_meals_by_tapping_the_calendar(engine, town)
     ).offers("Confirmer", "Modifier", "Abandonner")
 
     await parent.press("Confirmer")
-    parent.says("jeudi 4 mars : confirmé", "vendredi 5 mars : confirmé", "jeudi 1er avril : confirmé")
+    parent.says(
+        "jeudi 4 mars : confirmé", "vendredi 5 mars : confirmé", "jeudi 1er avril : confirmé"
+    )
     parent.offers("Réserver")
     # February's and the two first March meals, an evening, a climbing session, and these three
     confirmed = await bookings_of(engine.database, town.lea.id, BookingState.CONFIRMED)
@@ -391,7 +393,9 @@ async def test_cancelling_with_buttons_shows_the_wallet_and_coupon_refunds(engin
     await parent.press("Annuler Léa jeu. 4 mars")
     parent.says("Annulations", "Léa — Accueil du soir — jeudi 4 mars (remboursé : 2,50 €)")
     await parent.press("Confirmer")
-    parent.says("Accueil du soir — jeudi 4 mars : annulé — remboursé sur votre porte-monnaie : 2,50 €")
+    parent.says(
+        "Accueil du soir — jeudi 4 mars : annulé — remboursé sur votre porte-monnaie : 2,50 €"
+    )
 
     await parent.press("Mes réservations")
     await parent.press("Annuler Léa sam. 6 mars")
@@ -448,11 +452,12 @@ async def test_balance_and_history_of_this_month_and_last(engine, town):
         "Porte-monnaie : 37,50 €",
         "Coupons : 8",
         "Mars 2027",
-        "lun. 1er mars Léa — Cantine — 3,35 €",
+        # today's meal has not been eaten yet at 09:00: a booking to come, not a consumption
+        "5 réservations à venir (21,20 € + 2 coupons)",
         "Février 2027",
-        "lun. 15 févr. Léa — Cantine — 3,35 €",
-        "mer. 10 févr. — 40,00 €",
-        "mer. 10 févr. — 10 coupons",
+        "− 3,35 € repas — lun. 15 févr. — Léa — Cantine",
+        "+ 40,00 € rechargement — mer. 10 févr.",
+        "+ 10 coupons achetés — mer. 10 févr.",
     )
     parent.offers("Menu")
 

@@ -43,13 +43,16 @@ from booking.services.payments import (
     apply_status,
     attach_reference,
     expire_unopened,
+    pay_from_wallet,
     payment_history,
     refunds_to_send,
     settle_refund,
     start_basket_payment,
     start_debt_payment,
     start_top_up,
+    wallet_covers,
 )
+from booking.services.receipts import receipts_of
 from booking.services.wallets import amount_owed, get_wallet
 from tests import builders as b
 from tests.builders import WEDNESDAY, Family, postgres_scratch  # noqa: F401
@@ -238,25 +241,62 @@ async def test_a_failure_after_the_payment_never_undoes_it(database, clock):
     assert await b.balance_of(database, town.family.household.id, WalletKind.EUROS) == 0
 
 
-async def test_a_refused_card_releases_the_places_and_a_later_success_takes_them_back(
-    database, clock
-):
+async def test_a_refused_card_keeps_the_places_and_asks_again_with_a_new_link(database, clock):
     town = await immediate_town(database, clock)
     payment, bookings = await ask_payment(town)
+    clock.advance(minutes=5)
 
     refused = await apply(database, payment.id, ProviderStatus(ProviderState.REFUSED), clock.now())
     again = await apply(database, payment.id, ProviderStatus(ProviderState.REFUSED), clock.now())
 
     assert refused is not None and again is None
-    assert refused.state is PaymentState.REFUSED
-    assert [booking.id for booking in refused.released] == [booking.id for booking in bookings]
+    assert refused.state is PaymentState.REFUSED and refused.released == []
+    assert [booking.id for booking in refused.kept] == [booking.id for booking in bookings]
+    assert await states(database, bookings) == [BookingState.PENDING_PAYMENT] * 2
+    assert [await taken(database, session) for session in town.wednesdays] == [1, 1]
+    retry = await reload_payment(database, refused.retry.id)
+    assert (retry.state, retry.amount_cents, retry.expires_at) == (
+        PaymentState.CREATED,
+        2 * PRICE,
+        payment.expires_at,  # the rest of the hold, not a new one
+    )
+    assert retry.details["booking_ids"] == [booking.id for booking in bookings]
+    assert retry.details["retry_of"] == payment.id and retry.token != payment.token
+
+    paid_again = await apply(database, retry.id, paid(retry), clock.now())
+
+    assert paid_again is not None and len(paid_again.confirmed) == 2
+    assert await states(database, bookings) == [BookingState.CONFIRMED] * 2
+    assert await ledger(database, town.family, WalletKind.EUROS) == [
+        (LedgerKind.PAYMENT, 2 * PRICE),
+        (LedgerKind.DEBIT, -PRICE),
+        (LedgerKind.DEBIT, -PRICE),
+    ]
+
+
+async def test_places_kept_after_a_refused_card_are_freed_when_the_hold_ends(database, clock):
+    town = await immediate_town(database, clock)
+    payment, bookings = await ask_payment(town)
+    refused = await apply(
+        database, payment.id, ProviderStatus(ProviderState.ABANDONED), clock.now()
+    )
+
+    clock.advance(minutes=60)
+    assert await sweep(database, clock.now()) == 2
+
     assert await states(database, bookings) == [BookingState.EXPIRED] * 2
     assert [await taken(database, session) for session in town.wednesdays] == [0, 0]
-    assert await ledger(database, town.family, WalletKind.EUROS) == []
-    expired = [
-        e for e in await b.events_of(database, bookings[0].id) if e.kind is EventKind.EXPIRED
-    ]
-    assert [event.data["reason"] for event in expired] == ["payment_refused"]
+    async with database.writing() as db:  # the retry link, never opened, then lapses
+        lapsed = await expire_unopened(db, refused.retry.id, clock.now())
+    assert lapsed is not None and lapsed.released == []
+
+
+async def test_a_refused_card_followed_by_a_success_on_the_same_page_drops_the_new_link(
+    database, clock
+):
+    town = await immediate_town(database, clock)
+    payment, bookings = await ask_payment(town)
+    refused = await apply(database, payment.id, ProviderStatus(ProviderState.REFUSED), clock.now())
 
     clock.advance(minutes=5)  # the payer tries another card on the provider's page
     late = await apply(database, payment.id, paid(payment), clock.now())
@@ -265,6 +305,7 @@ async def test_a_refused_card_releases_the_places_and_a_later_success_takes_them
     assert len(late.confirmed) == 2 and late.lost == []
     assert await states(database, bookings) == [BookingState.CONFIRMED] * 2
     assert (await reload_payment(database, payment.id)).state is PaymentState.PAID
+    assert (await reload_payment(database, refused.retry.id)).state is PaymentState.EXPIRED
     assert await b.balance_of(database, town.family.household.id, WalletKind.EUROS) == 0
 
 
@@ -725,3 +766,129 @@ async def test_the_payment_history_lists_payments_and_refunds_newest_first(datab
             )
         ).all()
     assert events.count(EventKind.REFUNDED) == 1
+
+
+# Paying from the porte-monnaie ----------------------------------------------------------------
+
+
+async def credit_wallet(town: Town, cents: int) -> None:
+    async with town.database.writing() as db:
+        await b.credit(db, town.family.household, cents)
+
+
+async def from_wallet(town: Town, payment: Payment, family: Family | None = None) -> Outcome:
+    async with town.database.writing() as db:
+        return await pay_from_wallet(
+            db,
+            actor=(family or town.family).actor,
+            payment_id=payment.id,
+            now=town.clock.now(),
+        )
+
+
+async def test_a_basket_link_is_paid_from_the_wallet_when_it_holds_enough(database, clock):
+    town = await immediate_town(database, clock)
+    await credit_wallet(town, 3000)
+    payment, bookings = await ask_payment(town)
+    async with database.reading() as db:
+        assert await wallet_covers(db, town.family.household.id, payment.amount_cents) == 3000
+
+    outcome = await from_wallet(town, payment)
+
+    assert [booking.id for booking in outcome.confirmed] == [booking.id for booking in bookings]
+    assert await states(database, bookings) == [BookingState.CONFIRMED] * 2
+    assert await b.balance_of(database, town.family.household.id, WalletKind.EUROS) == 30
+    stored = await reload_payment(database, payment.id)
+    assert stored.state is PaymentState.PAID and stored.details["paid_from"] == "wallet"
+    assert stored.receipt_number == f"R2027-{payment.id:06d}"
+    euros = await b.ledger_of(database, town.family.household.id, WalletKind.EUROS)
+    assert [(e.kind, e.amount, e.payment_id) for e in euros] == [
+        (LedgerKind.TOP_UP, 3000, None),
+        (LedgerKind.DEBIT, -PRICE, payment.id),
+        (LedgerKind.DEBIT, -PRICE, payment.id),
+    ]
+    assert await kinds(database, bookings[0]) == [
+        EventKind.HELD,
+        EventKind.PENDING_PAYMENT,
+        EventKind.PAID,
+        EventKind.CONFIRMED,
+    ]
+    async with database.reading() as db:
+        assert [p.id for p in await receipts_of(db, town.family.household.id)] == [payment.id]
+    assert await b.ledger_mismatches(database) == []
+
+
+async def test_a_wallet_short_of_the_amount_pays_nothing_and_says_its_balance(database, clock):
+    town = await immediate_town(database, clock)
+    await credit_wallet(town, 2000)
+    payment, bookings = await ask_payment(town)
+    async with database.reading() as db:
+        assert await wallet_covers(db, town.family.household.id, payment.amount_cents) is None
+
+    with pytest.raises(Refused) as refused:
+        await from_wallet(town, payment)
+
+    assert refused.value.code is Refusal.INSUFFICIENT_BALANCE
+    assert refused.value.params == {"wallet": "euros", "balance": 2000, "needed": 2 * PRICE}
+    assert await states(database, bookings) == [BookingState.PENDING_PAYMENT] * 2
+    assert await b.balance_of(database, town.family.household.id, WalletKind.EUROS) == 2000
+    assert (await reload_payment(database, payment.id)).state is PaymentState.CREATED
+
+
+async def test_another_households_link_cannot_be_paid_from_a_wallet(database, clock):
+    town = await immediate_town(database, clock)
+    payment, _ = await ask_payment(town)
+    stranger = await town.another_family("VOISIN")
+    async with database.writing() as db:
+        await b.credit(db, stranger.household, 10_000)
+
+    with pytest.raises(Refused) as refused:
+        await from_wallet(town, payment, stranger)
+
+    assert refused.value.code is Refusal.UNKNOWN_BASKET
+    assert (await reload_payment(database, payment.id)).state is PaymentState.CREATED
+
+
+async def test_a_link_whose_hold_ran_out_is_not_paid_from_the_wallet(database, clock):
+    town = await immediate_town(database, clock)
+    await credit_wallet(town, 5000)
+    payment, bookings = await ask_payment(town)
+    clock.advance(minutes=60)
+
+    with pytest.raises(Refused) as refused:
+        await from_wallet(town, payment)
+
+    assert refused.value.code is Refusal.HOLD_EXPIRED
+    assert await b.balance_of(database, town.family.household.id, WalletKind.EUROS) == 5000
+
+
+async def test_two_taps_on_pay_from_the_wallet_pay_once(database, clock):
+    town = await immediate_town(database, clock)
+    await credit_wallet(town, 10_000)
+    payment, bookings = await ask_payment(town)
+
+    results = await asyncio.gather(
+        from_wallet(town, payment), from_wallet(town, payment), return_exceptions=True
+    )
+
+    assert sorted(type(result).__name__ for result in results) == ["Outcome", "Refused"]
+    assert await b.balance_of(database, town.family.household.id, WalletKind.EUROS) == (
+        10_000 - 2 * PRICE
+    )
+    assert await states(database, bookings) == [BookingState.CONFIRMED] * 2
+
+
+async def test_a_card_payment_finished_after_the_wallet_paid_the_link_is_credited(database, clock):
+    town = await immediate_town(database, clock)
+    await credit_wallet(town, 3000)
+    payment, _ = await ask_payment(town)
+    async with database.writing() as db:  # the card page was opened first
+        await attach_reference(db, payment.id, f"sbx_test_{payment.id}")
+    await from_wallet(town, payment)
+
+    clock.advance(minutes=2)
+    assert await apply(database, payment.id, paid(payment), clock.now()) is None
+    assert await apply(database, payment.id, paid(payment), clock.now()) is None  # once
+
+    assert await b.balance_of(database, town.family.household.id, WalletKind.EUROS) == 3000
+    assert await b.ledger_mismatches(database) == []

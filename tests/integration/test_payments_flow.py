@@ -356,7 +356,10 @@ async def test_a_parent_pays_the_recap_on_the_sandbox_and_the_receipt_reaches_th
     assert "Derniers paiements en ligne" in chat.text
     assert f"reçu n° {payment.receipt_number} — 20,00 €" in chat.text
     march = chat.text[chat.text.index("Mars 2027") : chat.text.index("Février 2027")]
-    assert f"{payment.receipt_number} 20,00 €" in march  # the month's payments
+    # The month's payments, signed and named.
+    assert f"+ 20,00 € paiement par carte — lun. 1er mars — reçu n° {payment.receipt_number}" in (
+        march
+    )
 
 
 async def test_the_link_of_a_paid_payment_no_longer_pays(client, demo):
@@ -394,41 +397,98 @@ async def test_an_unknown_link_is_404(client):
 # Failures -----------------------------------------------------------------------------------------
 
 
-async def test_a_refused_card_releases_the_places_and_the_parent_is_told(client, demo):
+async def pushed_messages(chat: Chat) -> list[Message]:
+    """The messages pushed into the conversation (with their links), once the outbox ran."""
+    await chat.client.app[OUTBOX].run_once()
+    response = await chat.client.get(
+        "/api/chat/inbox", params={"conversation": chat.token, "after": "0"}
+    )
+    return (await response.json())["messages"]
+
+
+async def test_a_refused_card_keeps_the_places_and_retrying_pays_the_same_places(
+    client, demo, clock
+):
     chat, url = await booked_and_confirmed(client)
+    first = await the_payment(demo, url)
 
     returned = await pay(client, url, card=REFUSED_CARD)
 
+    # The payer's page: nothing paid, the places wait, a button to try again.
     assert "Paiement refusé" in returned and "Rien n'a été payé" in returned
+    assert "Les places restent gardées pour vous jusqu'à 10:00" in returned
+    assert f"Léa — {MERCREDIS} — mercredi 10 mars — 10,00 €" in returned
+    retry_url = re.search(
+        r'href="(/pay/[A-Za-z0-9_-]+)">Réessayer le paiement \(20,00 €\)', (returned)
+    ).group(1)
     payment = await the_payment(demo, url)
     assert payment.state is PaymentState.REFUSED
-    assert await states_of(demo, payment) == [BookingState.EXPIRED] * 2
+    assert await states_of(demo, payment) == [BookingState.PENDING_PAYMENT] * 2
     assert await payment_entries(demo, payment) == []
-    (told,) = [text for text in await chat.pushed() if "refusé" in text]
-    assert "Le paiement de 20,00 € a été refusé." in told
-    assert "Les places sont libérées" in told
-    assert f"Léa — {MERCREDIS} — mercredi 10 mars — 10,00 €" in told
-    shown = await page_of(await client.get(path_of(client, url)))
-    assert "Paiement refusé" in shown and "<form" not in shown
 
-    # The sandbox's form sent again with a good card: the transaction is over.
+    # The chat is told, with the same new link.
+    (told,) = [m for m in await pushed_messages(chat) if "refusé" in m["text"]]
+    assert "Le paiement de 20,00 € a été refusé." in plain(told["text"])
+    assert "Les places restent gardées pour vous jusqu'à 10:00" in plain(told["text"])
+    assert plain(told["link"]["label"]) == "Réessayer le paiement (20,00 €)"
+    assert path_of(client, told["link"]["url"]) == retry_url
+    await chat.say("mes réservations")
+    assert "Le paiement précédent n'a pas abouti" in chat.text
+    assert plain(chat.link["label"]) == "Réessayer le paiement (20,00 €)"
+
+    # The refused transaction stays refused at the sandbox; the new link pays the same places.
     sandbox_page = path_of(client, payment.details["redirect_url"])
     assert "Transaction déjà traitée (refused)" in await page_of(await client.get(sandbox_page))
-    await decide(client, sandbox_page, "pay", ACCEPTED_CARD)
-    assert (await the_payment(demo, url)).state is PaymentState.REFUSED
-    assert await states_of(demo, payment) == [BookingState.EXPIRED] * 2
+    clock.advance(minutes=10)
+    assert "Paiement accepté" in await pay(client, public_url(client) + retry_url)
+
+    retry = await the_payment(demo, retry_url)
+    assert retry.state is PaymentState.PAID and retry.details["retry_of"] == first.id
+    assert retry.details["booking_ids"] == first.details["booking_ids"]
+    assert await states_of(demo, first) == [BookingState.CONFIRMED] * 2
+    assert [kind for kind, _ in await payment_entries(demo, retry)] == [
+        LedgerKind.PAYMENT,
+        LedgerKind.DEBIT,
+        LedgerKind.DEBIT,
+    ]
+    (receipt,) = receipts(await chat.pushed())
+    assert f"✓ Léa — {MERCREDIS} — mercredi 17 mars — 10,00 € : confirmé" in receipt
+    shown = await page_of(await client.get(path_of(client, url)))
+    assert "Paiement refusé" in shown and "<form" not in shown and "Réessayer" not in shown
 
 
-async def test_abandoning_on_the_sandbox_page_releases_the_places(client, demo):
+async def test_abandoning_keeps_the_places_until_the_hold_ends_then_frees_them(client, demo, clock):
     chat, url = await booked_and_confirmed(client)
 
     back = await decide(client, await open_payment(client, url), "abandon")
 
-    assert "Paiement annulé" in await page_of(await client.get(back))
+    returned = await page_of(await client.get(back))
+    assert "Paiement annulé" in returned and "Réessayer le paiement (20,00 €)" in returned
     payment = await the_payment(demo, url)
     assert payment.state is PaymentState.ABANDONED
-    assert await states_of(demo, payment) == [BookingState.EXPIRED] * 2
+    assert await states_of(demo, payment) == [BookingState.PENDING_PAYMENT] * 2
     assert any("Le paiement de 20,00 € a été annulé." in text for text in await chat.pushed())
+
+    clock.advance(minutes=60)  # the basket's hold is over: freed as before
+    assert await sweep_holds_once(demo, clock) == 2
+    assert await states_of(demo, payment) == [BookingState.EXPIRED] * 2
+    async with demo.reading() as db:
+        retry = await db.scalar(select(Payment).where(Payment.id == payment.details["retried_by"]))
+    assert (await client.get(f"/pay/{retry.token}")).status == 410
+    await chat.say("mes réservations")
+    assert "En attente de paiement" not in chat.text
+
+
+async def test_a_card_refused_after_the_hold_ended_frees_the_places(client, demo, clock):
+    _, url = await booked_and_confirmed(client)
+    sandbox_page = await open_payment(client, url)
+    clock.advance(minutes=61)
+
+    await decide(client, sandbox_page, "pay", REFUSED_CARD)
+
+    payment = await the_payment(demo, url)
+    assert payment.state is PaymentState.REFUSED and "retried_by" not in payment.details
+    assert await states_of(demo, payment) == [BookingState.EXPIRED] * 2
 
 
 async def test_a_bad_test_card_number_is_refused_by_the_sandbox_page(client, demo):
@@ -750,7 +810,9 @@ async def paid_then_cancelled(client: TestClient, demo: Database) -> Cancelled:
 async def test_cancelling_a_paid_wednesday_credits_the_wallet(client, demo):
     done = await paid_then_cancelled(client, demo)
 
-    assert "mercredi 10 mars : annulé — remboursé : 10,00 €" in done.chat.text
+    assert (
+        "mercredi 10 mars : annulé — remboursé sur votre porte-monnaie : 10,00 €" in done.chat.text
+    )
     assert await builders.balance_of(demo, done.household, WalletKind.EUROS) == 2500 + 1000
     assert await reconcile_once(client.app) == 0
     async with demo.reading() as db:
