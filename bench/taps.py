@@ -32,8 +32,10 @@ from booking.db import Database  # noqa: E402
 from booking.demo import load_demo  # noqa: E402
 from booking.migrate import upgrade  # noqa: E402
 from dialogs.engine import Engine, Incoming, TurnResult  # noqa: E402
+from dialogs.i18n import Translator  # noqa: E402
 from dialogs.replies import Button  # noqa: E402
 
+MEAL_DAYS: list[date] = []  # booked by "book 3 meal days", one cancelled by "cancel one day"
 PORTAL_CLICKS = {  # guide 001, after logging in
     "book 3 meal days": 9,
     "book a month of Wednesdays": 12,
@@ -112,8 +114,9 @@ async def logged_in(engine: Engine, key: str) -> Parent:
 async def three_meal_days(parent: Parent) -> str:
     """The usual child and activity from the menu, three days, confirm."""
     await parent.press("Cantine pour Léa")
-    for _day, payload in parent.tappable_days({0, 1, 3, 4})[3:6]:
+    for day, payload in parent.tappable_days({0, 1, 3, 4})[3:6]:
         await parent.tap_day(payload)
+        MEAL_DAYS.append(day)
     await parent.press("Confirmer")
     return parent.text
 
@@ -143,10 +146,12 @@ async def month_of_wednesdays_typed(parent: Parent) -> str:
 
 
 async def cancel_one_day(parent: Parent) -> str:
-    """The cancel list, the booking, confirm."""
+    """The cancel list, a meal booked by the first task: billed later, it is cancelled at
+    once ("Rétablir" puts it back); a paid day would show the recap to confirm its refund."""
     await parent.press("Annuler")
-    await parent.press("Annuler Léa")
-    await parent.press("Confirmer")
+    await parent.press(f"Annuler Léa {Translator('fr').short_day(MEAL_DAYS[0])}")
+    if "annulé" not in parent.text:
+        await parent.press("Confirmer")
     return parent.text
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking import rules
-from booking.catalogue_file import load_catalogue
+from booking.catalogue_file import WEEKDAYS, load_catalogue
 from booking.clock import PARIS
 from booking.db import Database
 from booking.models import (
@@ -33,14 +33,14 @@ from booking.models import (
 )
 from booking.passwords import hash_password
 from booking.providers import ProviderState, ProviderStatus
+from booking.school_calendar import SchoolHoliday, school_holidays
 from booking.services.basket import add_to_basket, confirm_basket, join_waitlist
 from booking.services.common import Actor
 from booking.services.payments import apply_status, start_basket_payment
 from booking.services.wallets import post_entry
 
 DEMO_SLUG = "ville-demo"
-SCHOOL_WEEKS = 12  # périscolaire, cantine, mercredis, escalade: the next twelve weeks
-EMS_WEEKS = 16
+DEMO_ZONE = "A"  # whose real school holidays (vacances-scolaires-france) the demo town takes
 FULL_WEDNESDAY_CAPACITY = 8
 
 
@@ -132,27 +132,86 @@ def _monday(day: date) -> date:
 
 def full_wednesday(today: date) -> date:
     """The Wednesday of "Mercredis loisirs 3-6 ans" that the demo fills: next week's or later."""
+    year = school_year(today)
     day = _monday(today) + timedelta(days=9)
-    while day in rules.french_public_holidays(day.year):
+    while day in rules.french_public_holidays(day.year) or year.on_holiday(day):
         day += timedelta(days=7)
     return day
 
 
-def _summer(today: date) -> int:
-    """The year of the coming summer holidays."""
-    return today.year if today < date(today.year, 7, 1) else today.year + 1
+MIN_SCHOOL_WEEKS = 4  # fewer weeks of school left than this: the demo runs to the next summer
 
 
-def _holidays(today: date) -> list[dict[str, Any]]:
-    """A fortnight of school holidays after six weeks, and the summers around today."""
-    break_start = _monday(today) + timedelta(weeks=6) - timedelta(days=2)
-    summers = [
-        {"name": f"été {year}", "from": date(year, 7, 4), "to": date(year, 8, 31)}
-        for year in (today.year, today.year + 1)
-    ]
+@dataclass(frozen=True)
+class SchoolYear:
+    """The demo's calendar from `today`: school days up to `last_day`, the holidays between.
+
+    `holidays` are the zone's periods from today to the end of the summer that closes the
+    demo's school year (that summer included); `summers` are the summer holidays not begun yet.
+    """
+
+    today: date
+    holidays: tuple[SchoolHoliday, ...]
+
+    @property
+    def summers(self) -> tuple[SchoolHoliday, ...]:
+        return tuple(
+            period for period in self.holidays if period.kind == "ete" and period.first > self.today
+        )
+
+    @property
+    def summer(self) -> SchoolHoliday:
+        """The summer holidays that end the demo's school year."""
+        return self.summers[-1]
+
+    @property
+    def last_day(self) -> date:
+        """The last day of school before that summer."""
+        return self.summer.first - timedelta(days=1)
+
+    def on_holiday(self, day: date) -> bool:
+        return any(period.first <= day <= period.last for period in self.holidays)
+
+
+def school_year(today: date) -> SchoolYear:
+    """The zone's real school holidays from today to the end of the school year.
+
+    The school year ends with the first summer holidays at least `MIN_SCHOOL_WEEKS` away: in
+    June, July and August the demo runs on to the end of the next school year. Years the
+    published calendar does not know yet get a summer from 4 July to 31 August and no other
+    holidays.
+    """
+    known = school_holidays(DEMO_ZONE, today.year, today.year + 2)
+    enough = today + timedelta(weeks=MIN_SCHOOL_WEEKS)
+    summer = next((p for p in known if p.kind == "ete" and p.first >= enough), None)
+    year = today.year
+    while summer is None:
+        if date(year, 7, 4) >= enough:
+            summer = SchoolHoliday("ete", date(year, 7, 4), date(year, 8, 31))
+        year += 1
+    holidays = [p for p in known if p.last >= today and p.first < summer.first]
+    return SchoolYear(today, (*holidays, summer))
+
+
+_HOLIDAY_NAMES = {
+    "toussaint": "vacances de la Toussaint",
+    "noel": "vacances de Noël",
+    "hiver": "vacances d'hiver",
+    "printemps": "vacances de printemps",
+    "ascension": "pont de l'Ascension",
+    "ete": "vacances d'été",
+}
+
+
+def _holidays(year: SchoolYear) -> list[dict[str, Any]]:
+    """The catalogue's `holidays`: the school year's holiday periods, named with their year."""
     return [
-        {"name": "petites vacances", "from": break_start, "to": break_start + timedelta(days=15)},
-        *summers,
+        {
+            "name": f"{_HOLIDAY_NAMES[period.kind]} {period.first.year}",
+            "from": period.first,
+            "to": period.last,
+        }
+        for period in year.holidays
     ]
 
 
@@ -162,6 +221,7 @@ def _holidays(today: date) -> list[dict[str, Any]]:
 def demo_catalogue(now: datetime) -> dict[str, Any]:
     """The demo town as a catalogue spec (what a YAML file would hold), relative to `now`."""
     today = now.astimezone(PARIS).date()
+    year = school_year(today)
     return {
         "structure": {
             "slug": DEMO_SLUG,
@@ -172,15 +232,15 @@ def demo_catalogue(now: datetime) -> dict[str, Any]:
             "waitlist_hold_minutes": 24 * 60,
             "coupon_price": "2,50",
             "reminder_hour": 18,
-            "school_zone": "A",
+            "school_zone": DEMO_ZONE,
         },
-        "holidays": _holidays(today),
+        "holidays": _holidays(year),
         "activities": [
-            *_school_day_activities(today),
-            *_wednesday_activities(today),
-            *_summer_activities(today),
-            _sports_school(today),
-            _family_climbing(today),
+            *_school_day_activities(year),
+            *_wednesday_activities(year),
+            *_summer_activities(year),
+            _sports_school(year),
+            _family_climbing(year),
         ],
     }
 
@@ -189,15 +249,25 @@ def _opened(today: date) -> datetime:
     return datetime.combine(today - timedelta(days=30), time(8, 0))
 
 
-def _weekly(today: date, weeks: int, weekdays: list[str], **values: Any) -> dict[str, Any]:
-    return {
-        "weekly": {
-            "weekdays": weekdays,
-            "from": today,
-            "to": _monday(today) + timedelta(weeks=weeks, days=-1),
-            **values,
-        }
-    }
+def _weekly(
+    year: SchoolYear, weekdays: list[str], *, to: date | None = None, **values: Any
+) -> list[dict[str, Any]]:
+    """Sessions on `weekdays` from today to the last day of school (or `to`), as a list of
+    `sessions` entries: none when no such day is left (a Thursday in the last school week
+    has no Wednesday before the summer)."""
+    last = to or year.last_day
+    wanted = {WEEKDAYS[name] for name in weekdays}
+    skip_holidays = values.get("except_holidays", False)
+    day = year.today
+    while day <= last:
+        if (
+            day.weekday() in wanted
+            and day not in rules.french_public_holidays(day.year)
+            and not (skip_holidays and year.on_holiday(day))
+        ):
+            return [{"weekly": {"weekdays": weekdays, "from": year.today, "to": last, **values}}]
+        day += timedelta(days=1)
+    return []
 
 
 _QUOTIENT_BANDS = [("QF 0-600", None, 600), ("QF 601-1200", 601, 1200)]
@@ -210,10 +280,11 @@ def _tariffs(*prices: str) -> list[dict[str, Any]]:
     ]
 
 
-def _school_day(today: date, start: str, end: str, capacity: int, price: str) -> dict[str, Any]:
+def _school_day(
+    year: SchoolYear, start: str, end: str, capacity: int, price: str
+) -> list[dict[str, Any]]:
     return _weekly(
-        today,
-        SCHOOL_WEEKS,
+        year,
         ["mon", "tue", "thu", "fri"],
         start=start,
         end=end,
@@ -223,12 +294,12 @@ def _school_day(today: date, start: str, end: str, capacity: int, price: str) ->
     )
 
 
-def _school_day_activities(today: date) -> list[dict[str, Any]]:
+def _school_day_activities(year: SchoolYear) -> list[dict[str, Any]]:
     common = {
         "min_age": 3,
         "max_age": 12,
         "payment_mode": "invoice",
-        "opens_at": _opened(today),
+        "opens_at": _opened(year.today),
         "place": "École Jean Jaurès",
     }
     return [
@@ -249,7 +320,7 @@ def _school_day_activities(today: date) -> list[dict[str, Any]]:
             "booking_deadline": {"days": 2},
             "cancellation_deadline": {"days": 2},
             "tariffs": _tariffs("0,80", "1,00"),
-            "sessions": [_school_day(today, "07:30", "08:30", 40, "1,20")],
+            "sessions": _school_day(year, "07:30", "08:30", 40, "1,20"),
         },
         {
             "code": "cantine",
@@ -269,7 +340,7 @@ def _school_day_activities(today: date) -> list[dict[str, Any]]:
             "booking_deadline": {"working_days": 2, "at": "10:00"},
             "cancellation_deadline": {"working_days": 2, "at": "10:00"},
             "tariffs": _tariffs("1,50", "3,20"),
-            "sessions": [_school_day(today, "11:30", "13:30", 120, "4,10")],
+            "sessions": _school_day(year, "11:30", "13:30", 120, "4,10"),
         },
         {
             "code": "periscolaire-soir",
@@ -289,15 +360,14 @@ def _school_day_activities(today: date) -> list[dict[str, Any]]:
             "booking_deadline": {"days": 1, "at": "12:00"},
             "cancellation_deadline": {"days": 1, "at": "12:00"},
             "tariffs": _tariffs("1,60", "2,00"),
-            "sessions": [_school_day(today, "16:30", "18:30", 40, "2,40")],
+            "sessions": _school_day(year, "16:30", "18:30", 40, "2,40"),
         },
     ]
 
 
-def _wednesdays(today: date, capacity: int, price: str) -> dict[str, Any]:
+def _wednesdays(year: SchoolYear, capacity: int, price: str) -> list[dict[str, Any]]:
     return _weekly(
-        today,
-        SCHOOL_WEEKS,
+        year,
         ["wed"],
         start="08:30",
         end="17:30",
@@ -319,13 +389,13 @@ _WEDNESDAY_ALIASES = [
 ]
 
 
-def _wednesday_activities(today: date) -> list[dict[str, Any]]:
+def _wednesday_activities(year: SchoolYear) -> list[dict[str, Any]]:
     common = {
         "aliases": _WEDNESDAY_ALIASES,
         "category": "alsh",
         "place": "Centre de loisirs des Tilleuls",
         "payment_mode": "immediate",
-        "opens_at": _opened(today),
+        "opens_at": _opened(year.today),
         "booking_deadline": {"days": 2},
         "cancellation_deadline": {"days": 7},
         "waitlist": True,
@@ -338,7 +408,7 @@ def _wednesday_activities(today: date) -> list[dict[str, Any]]:
             "max_age": 7,
             **common,
             "tariffs": _tariffs("6,00", "10,00"),
-            "sessions": [_wednesdays(today, FULL_WEDNESDAY_CAPACITY, "14,00")],
+            "sessions": _wednesdays(year, FULL_WEDNESDAY_CAPACITY, "14,00"),
         },
         {
             "code": "mercredis-6-12",
@@ -347,16 +417,42 @@ def _wednesday_activities(today: date) -> list[dict[str, Any]]:
             "max_age": 13,
             **common,
             "tariffs": _tariffs("6,00", "10,00"),
-            "sessions": [_wednesdays(today, 12, "14,00")],
+            "sessions": _wednesdays(year, 12, "14,00"),
         },
     ]
 
 
-def _summer_activities(today: date) -> list[dict[str, Any]]:
-    """Summer weeks (residents first, non-residents a week later) and a stay at the seaside."""
-    year = _summer(today)
-    holidays_start = date(year, 7, 4)
-    second_monday = holidays_start + timedelta(days=(7 - holidays_start.weekday()) % 7 + 7)
+def _summer_activities(year: SchoolYear) -> list[dict[str, Any]]:
+    """Summer weeks (residents first, non-residents a week later) and a stay at the seaside
+    in its second week, each summer not begun yet."""
+    today = year.today
+    weeks = [
+        {
+            "weeks": {
+                "from": summer.first,
+                "to": summer.last,
+                "first_day": "mon",
+                "last_day": "fri",
+                "start": "09:00",
+                "end": "17:00",
+                "capacity": 48,
+                "price": "80,00",
+            }
+        }
+        for summer in year.summers
+    ]
+    stays = []
+    for summer in year.summers:
+        second_monday = summer.first + timedelta(days=(7 - summer.first.weekday()) % 7 + 7)
+        stays.append(
+            {
+                "starts_at": datetime.combine(second_monday, time(9, 0)),
+                "ends_at": datetime.combine(second_monday + timedelta(days=4), time(18, 0)),
+                "place": "Pornic",
+                "capacity": 16,
+                "price": "320,00",
+            }
+        )
     return [
         {
             "code": "ete-centre-loisirs",
@@ -392,20 +488,7 @@ def _summer_activities(today: date) -> list[dict[str, Any]]:
                     ],
                 }
             ],
-            "sessions": [
-                {
-                    "weeks": {
-                        "from": holidays_start,
-                        "to": date(year, 8, 31),
-                        "first_day": "mon",
-                        "last_day": "fri",
-                        "start": "09:00",
-                        "end": "17:00",
-                        "capacity": 48,
-                        "price": "80,00",
-                    }
-                }
-            ],
+            "sessions": weeks,
         },
         {
             "code": "sejour-mer",
@@ -420,20 +503,13 @@ def _summer_activities(today: date) -> list[dict[str, Any]]:
             "booking_deadline": {"days": 21},
             "cancellation_deadline": {"days": 30},
             "waitlist": True,
-            "sessions": [
-                {
-                    "starts_at": datetime.combine(second_monday, time(9, 0)),
-                    "ends_at": datetime.combine(second_monday + timedelta(days=4), time(18, 0)),
-                    "place": "Pornic",
-                    "capacity": 16,
-                    "price": "320,00",
-                }
-            ],
+            "sessions": stays,
         },
     ]
 
 
-def _sports_school(today: date) -> dict[str, Any]:
+def _sports_school(year: SchoolYear) -> dict[str, Any]:
+    """Saturday mornings of the school year, not in the holidays."""
     return {
         "code": "ems-multisport",
         "name": "École municipale des sports — multisport",
@@ -443,19 +519,24 @@ def _sports_school(today: date) -> dict[str, Any]:
         "min_age": 6,
         "max_age": 16,
         "payment_mode": "invoice",
-        "opens_at": _opened(today),
+        "opens_at": _opened(year.today),
         "enrolment_required": True,
         "booking_deadline": {"days": 1},
         "cancellation_deadline": {"days": 1},
-        "sessions": [
-            _weekly(
-                today, EMS_WEEKS, ["sat"], start="10:00", end="11:30", capacity=20, price="3,00"
-            )
-        ],
+        "sessions": _weekly(
+            year,
+            ["sat"],
+            start="10:00",
+            end="11:30",
+            capacity=20,
+            price="3,00",
+            except_holidays=True,
+        ),
     }
 
 
-def _family_climbing(today: date) -> dict[str, Any]:
+def _family_climbing(year: SchoolYear) -> dict[str, Any]:
+    """Saturday afternoons all year round, holidays included, until the end of the summer."""
     return {
         "code": "escalade-en-famille",
         "name": "Escalade en famille",
@@ -466,14 +547,12 @@ def _family_climbing(today: date) -> dict[str, Any]:
         "min_age": 6,
         "payment_mode": "coupons",
         "children_per_adult": 2,
-        "opens_at": _opened(today),
+        "opens_at": _opened(year.today),
         "booking_deadline": {"days": 1, "at": "18:00"},
         "cancellation_deadline": {"days": 2},
-        "sessions": [
-            _weekly(
-                today, SCHOOL_WEEKS, ["sat"], start="14:00", end="16:00", capacity=12, coupons=2
-            )
-        ],
+        "sessions": _weekly(
+            year, ["sat"], to=year.summer.last, start="14:00", end="16:00", capacity=12, coupons=2
+        ),
     }
 
 

@@ -37,6 +37,7 @@ from bot.web.keys import (
     SETTINGS,
     TURN_LIMITER,
 )
+from bot.web.legal import setup_legal_routes
 from bot.web.push import WebPushHub
 from bot.web.ratelimit import RateLimiter
 from dialogs.engine import Engine
@@ -130,6 +131,7 @@ def build_app(
     app[OUTBOX] = build_outbox(app, settings)
     app[PROVIDERS] = build_providers(app, settings)
     setup_chat_routes(app)
+    setup_legal_routes(app)
     setup_payment_routes(app)
     if telegram:
         setup_telegram(app, settings)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from aiohttp import web
 from booking.clock import clock_from_env
 from booking.db import Database, normalise_url
 from booking.migrate import upgrade
-from bot.settings import Settings
+from bot.settings import DEFAULT_HOST, DEFAULT_PORT, WILDCARD_HOSTS, Settings, served_url
 
 log = logging.getLogger("ribambelle")
 
@@ -24,8 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="web chat, API, Telegram and scheduler")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to listen on (0.0.0.0: every interface)"
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--demo", action="store_true", help="migrate and load the demo town first")
 
     db = commands.add_parser("db", help="database maintenance")
@@ -121,12 +125,58 @@ def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         _load_demo(settings)
     from bot.telegram.channel import TelegramStartupError
 
+    settings = settings.served_at(host, port)
     log.info("database: %s", _redacted(settings.database_url))
+    _explain_public_url(settings, host, port)
+
+    def listening(_banner: str) -> None:
+        # aiohttp calls this once every site is listening: the port accepts connections.
+        if host in WILDCARD_HOSTS:
+            log.info(
+                "serving the web chat on every interface, port %d: %s on this machine",
+                port,
+                served_url(host, port),
+            )
+        else:
+            log.info("serving the web chat on %s", served_url(host, port))
+
     try:
-        web.run_app(build_app(settings), host=host, port=port, print=None)
+        web.run_app(build_app(settings), host=host, port=port, print=listening)
     except TelegramStartupError as error:
         log.error("cannot start: %s", error)
         raise SystemExit(2) from None
+    except OSError as error:
+        if error.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        log.error("cannot listen on %s port %d: %s", host, port, error.strerror or error)
+        raise SystemExit(2) from None
+
+
+def _explain_public_url(settings: Settings, host: str, port: int) -> None:
+    """Say where payment links point, and how to reach them from a phone when it matters."""
+    if settings.public_url_given:
+        log.info("payment links point to %s (RIBAMBELLE_PUBLIC_URL)", settings.public_url)
+        return
+    log.info("payment links point to %s (set RIBAMBELLE_PUBLIC_URL to change)", settings.public_url)
+    if host in WILDCARD_HOSTS:
+        log.warning(
+            "listening on every interface, but links point to this machine only; for a phone "
+            "on the same network, set RIBAMBELLE_PUBLIC_URL=http://%s:%d",
+            _lan_address() or "<this machine's address on the network>",
+            port,
+        )
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its network, as the routing table chooses it (no packet is
+    sent: connecting a UDP socket only picks the route)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: any routable address does
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
 def _worker(settings: Settings) -> None:
@@ -176,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
     if args.command == "serve":
-        log.info("serving the web chat on http://%s:%d", args.host, args.port)
         _serve(settings, args.host, args.port, args.demo)
     elif args.command == "db":
         upgrade(settings.database_url)

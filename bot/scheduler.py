@@ -10,6 +10,7 @@ from aiohttp import web
 
 from booking.clock import Clock
 from booking.db import Database
+from booking.services.conversations import purge_messages
 from booking.services.holds import sweep_expired_holds
 from booking.services.reminders import plan_notices, purge_outbox, write_notices
 from bot.web.keys import CLOCK, DATABASE, OUTBOX, SETTINGS
@@ -39,6 +40,7 @@ async def notice_jobs_once(database: Database, clock: Clock) -> int:
             written += await write_notices(db, notices[start : start + NOTICE_CHUNK])
     async with database.writing() as db:
         await purge_outbox(db, now)
+        await purge_messages(db, now)  # web chat history past its keeping time
     return written
 
 

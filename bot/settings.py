@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from booking.db import DEFAULT_DATABASE_URL
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "*"})  # listen on every interface
+
+
+def served_url(host: str, port: int) -> str:
+    """The address a browser on this machine opens for a server listening on host:port.
+
+    Every-interface hosts (0.0.0.0, ::) have no address of their own: the loopback stands in.
+    """
+    if host in WILDCARD_HOSTS:
+        host = "::1" if host == "::" else DEFAULT_HOST
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None and literal.version == 6:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -15,7 +36,8 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     now: str | None = None
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = served_url(DEFAULT_HOST, DEFAULT_PORT)
+    public_url_given: bool = False  # RIBAMBELLE_PUBLIC_URL was set: never derived
     telegram_token: str | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
@@ -43,7 +65,8 @@ class Settings:
         return cls(
             database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             now=get("NOW"),
-            public_url=(get("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            public_url=(get("PUBLIC_URL") or served_url(DEFAULT_HOST, DEFAULT_PORT)).rstrip("/"),
+            public_url_given=get("PUBLIC_URL") is not None,
             telegram_token=get("TELEGRAM_TOKEN"),
             telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"),
             telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
@@ -60,3 +83,10 @@ class Settings:
             new_chats_per_minute=int(get("NEW_CHATS_PER_MINUTE") or 60),
             environ={k: v for k, v in env.items() if k.startswith("RIBAMBELLE_")},
         )
+
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for a server listening on host:port: without RIBAMBELLE_PUBLIC_URL,
+        payment links and notifications point to that address (see `served_url`)."""
+        if self.public_url_given:
+            return self
+        return replace(self, public_url=served_url(host, port))

@@ -48,6 +48,8 @@ class Vocabulary:
     of_month_offsets: tuple[tuple[str, int], ...]  # "le 12 du mois prochain": 1 month ahead
     weekday_filters: tuple[tuple[str, frozenset[int]], ...]  # "en semaine": Monday to Friday
     recurrence: str  # "tous les mercredis": every such weekday of the period
+    nth_week: str  # "la première semaine de {month}": group "nth" is one of week_ordinals
+    week_ordinals: dict[str, int]  # "premiere" 1 … "derniere" -1
     this_weekday: str  # "ce mercredi" may be today
     next_weekday: str  # "mercredi prochain", "next Wednesday": the first one after today
     later_weekday: tuple[tuple[str, int], ...]  # "mercredi en huit": one more week
@@ -273,6 +275,20 @@ FRENCH = Vocabulary(
         (r"(?:tous|toutes)\s+les\s+jours|chaque\s+jour", EVERY_DAY),
     ),
     recurrence=r"(?:(?:tous|toutes)\s+les|chaque)\s+(?:{weekday}|jours?)",
+    nth_week=r"(?:la\s+)?(?P<nth>{ordinal})\s+semaine\s+(?:de|d|du\s+mois\s+de)",
+    week_ordinals={
+        "premiere": 1,
+        "1re": 1,
+        "1ere": 1,
+        "deuxieme": 2,
+        "seconde": 2,
+        "2e": 2,
+        "troisieme": 3,
+        "3e": 3,
+        "quatrieme": 4,
+        "4e": 4,
+        "derniere": -1,
+    },
     this_weekday=r"ce|cet",
     next_weekday=r"prochaine?s?|suivante?s?|qui\s+vient",
     later_weekday=((r"en\s+huit", 7), (r"en\s+quinze", 14)),
@@ -405,6 +421,18 @@ ENGLISH = Vocabulary(
         (r"(?:every|each)\s*day|daily|all\s+days", EVERY_DAY),
     ),
     recurrence=r"(?:every|each)\s+(?:{weekday}|days?)",
+    nth_week=r"(?:the\s+)?(?P<nth>{ordinal})\s+week\s+(?:of|in)",
+    week_ordinals={
+        "first": 1,
+        "1st": 1,
+        "second": 2,
+        "2nd": 2,
+        "third": 3,
+        "3rd": 3,
+        "fourth": 4,
+        "4th": 4,
+        "last": -1,
+    },
     this_weekday=r"this",
     next_weekday=r"next|coming",
     later_weekday=((r"after\s+next", 7), (r"week\b", 7)),  # "Thursday week"

@@ -563,6 +563,11 @@ class _Grammar:
             (rf"\b(?P<a>{b.full}|{b.partial}){bare_to}(?P<b>{b.full}|{b.partial})", "bare_range"),
             (rf"\b(?:{words.until})\s+(?:{b.article})?(?P<b>{b.full}|{b.partial})", "until"),
             (rf"\b(?:{words.week_of})\s+(?:{b.article})?(?P<a>{b.full}|{b.partial})", "week_of"),
+            (
+                rf"\b{words.nth_week.format(ordinal=_alternation(words.week_ordinals))}"
+                rf"\s+(?P<m>{_alternation(words.months)})\b(?:\s+(?P<y>{b.year}))?",
+                "nth_week",
+            ),
             (rf"\b(?P<a>{b.endpoint}){and_next}", "day_and_next"),
             (rf"\b(?:{words.this_weekend})\b", "weekend:0"),
             (rf"\b(?:{words.next_weekend})\b", "weekend:1"),
@@ -694,6 +699,7 @@ class _Parser:
             "bare_range": self._on_bare_range,
             "until": self._on_until,
             "week_of": self._on_week_of,
+            "nth_week": self._on_nth_week,
             "day_and_next": self._on_day_and_next,
             "weekend": self._on_weekend,
             "week_offset": self._on_week_offset,
@@ -898,6 +904,19 @@ class _Parser:
         day = self._resolve(spec)
         if day is not None:
             found.spans |= _week_of(day)
+        return True
+
+    def _on_nth_week(self, match: re.Match[str], found: _Found, value: str) -> bool:
+        """ "la première semaine d'avril", "the last week of March": the weeks (Monday to
+        Sunday) whose Monday falls in that month, counted from the first or the last."""
+        month = self.grammar.words.months[_squash(match["m"])]
+        year = int(match["y"]) if match["y"] else self.today.year + (month < self.today.month)
+        mondays = [day for day in _whole_month(year, month) if day.weekday() == 0]
+        index = self.grammar.words.week_ordinals[_squash(match["nth"])]
+        if not mondays or abs(index) > len(mondays) or index == 0:
+            return True
+        monday = sorted(mondays)[index - 1 if index > 0 else index]
+        found.spans |= _week_of(monday)
         return True
 
     def _on_day_and_next(self, match: re.Match[str], found: _Found, value: str) -> bool:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.models.base import Base
+from booking.models.base import Base, enum_column
 
 
 class Conversation(Base):
     """One conversation on one channel (a web chat token's hash, a Telegram chat id).
 
     `state` is the dialog engine's serialised state; `version` guards it against two
-    messages racing on one conversation (optimistic concurrency).
+    messages racing on one conversation (optimistic concurrency). The web chat's history
+    starts at `history_from`, the first message after the household last changed (a login,
+    a logout): the next person at a shared tablet sees nothing of the previous household.
     """
 
     __tablename__ = "conversations"
@@ -32,10 +35,19 @@ class Conversation(Base):
     updated_at: Mapped[datetime]
     # Set when the channel refuses delivery for good (a Telegram user who blocked the bot).
     blocked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    history_from: Mapped[int] = mapped_column(Integer, default=0)
+    # The household the history from `history_from` belongs to (None: nobody logged in).
+    history_household_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class MessageKind(StrEnum):
+    PUSH = "push"  # sent outside a turn: payment result, reminder, waitlist offer
+    REPLY = "reply"  # a turn's reply, kept for the history shown after a reload
 
 
 class PushedMessage(Base):
-    """A message sent outside a turn (payment result, reminder), kept for the web inbox."""
+    """A web chat message kept for a while: pushed ones for the inbox, and every one for the
+    history a reload shows (`kind`)."""
 
     __tablename__ = "pushed_messages"
     __table_args__ = (UniqueConstraint("conversation_id", "message_id"),)
@@ -47,6 +59,7 @@ class PushedMessage(Base):
     created_at: Mapped[datetime]
     # The outbox's key: a notification delivered again is not shown twice.
     delivery_key: Mapped[str | None] = mapped_column(String(300), unique=True, nullable=True)
+    kind: Mapped[MessageKind] = mapped_column(enum_column(MessageKind), default=MessageKind.PUSH)
 
 
 class LinkCode(Base):

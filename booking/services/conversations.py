@@ -1,13 +1,21 @@
-"""Persistence of chat conversations: load, save with a version check, pushed messages."""
+"""Persistence of chat conversations: load, save with a version check, pushed messages and
+the web chat's history (replies kept for a reload, from the last login or logout on)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Conversation, PushedMessage
+from booking.models.conversations import MessageKind
+
+#: How long a web chat keeps its messages (the inbox and the history a reload shows).
+KEEP_MESSAGES = timedelta(days=7)
+#: At most this many messages come back with a reload.
+HISTORY_LENGTH = 50
 
 
 class StaleConversation(Exception):
@@ -106,19 +114,120 @@ async def push_message(
 async def pushed_after(
     db: AsyncSession, conversation_id: int, after: int, limit: int = 100
 ) -> list[PushedMessage]:
+    """Messages pushed after `after`, since the conversation's last login or logout."""
     return list(
         (
             await db.scalars(
-                select(PushedMessage)
-                .where(
-                    PushedMessage.conversation_id == conversation_id,
-                    PushedMessage.message_id > after,
-                )
+                _since_history_start(conversation_id)
+                .where(PushedMessage.message_id > after, PushedMessage.kind == MessageKind.PUSH)
                 .order_by(PushedMessage.message_id)
                 .limit(limit)
             )
         ).all()
     )
+
+
+def _since_history_start(conversation_id: int):  # noqa: ANN202
+    return (
+        select(PushedMessage)
+        .join(Conversation, Conversation.id == PushedMessage.conversation_id)
+        .where(
+            PushedMessage.conversation_id == conversation_id,
+            PushedMessage.message_id >= Conversation.history_from,
+        )
+    )
+
+
+async def start_history_if_household_changed(
+    db: AsyncSession, conversation_id: int, first_id: int, household_id: int | None
+) -> bool:
+    """Start the history at `first_id` when the turn that sent it changed the household (a
+    login, a logout); True when it did.
+
+    A turn saved earlier but kept later (two tabs racing) never moves the start back.
+    """
+    moved = await db.scalar(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.history_from < first_id,
+            Conversation.history_household_id.is_distinct_from(household_id),
+        )
+        .values(history_from=first_id, history_household_id=household_id)
+        .returning(Conversation.id)
+        .execution_options(synchronize_session=False)
+    )
+    return moved is not None
+
+
+async def keep_replies(
+    db: AsyncSession,
+    conversation_id: int,
+    first_id: int,
+    bodies: Sequence[dict],
+    now: datetime,
+) -> None:
+    """Keep a turn's replies (ids from `first_id` on) for the history, and forget this
+    conversation's replies older than KEEP_MESSAGES."""
+    if bodies:
+        await db.execute(
+            insert(PushedMessage),
+            [
+                {
+                    "conversation_id": conversation_id,
+                    "message_id": first_id + index,
+                    "body": body,
+                    "created_at": now,
+                    "kind": MessageKind.REPLY,
+                }
+                for index, body in enumerate(bodies)
+            ],
+        )
+    await db.execute(
+        delete(PushedMessage).where(
+            PushedMessage.conversation_id == conversation_id,
+            PushedMessage.kind == MessageKind.REPLY,
+            PushedMessage.created_at < now - KEEP_MESSAGES,
+        )
+    )
+
+
+async def history(
+    db: AsyncSession,
+    conversation_id: int,
+    now: datetime,
+    *,
+    after: int | None = None,
+    limit: int = HISTORY_LENGTH,
+) -> tuple[int, list[PushedMessage]]:
+    """(the history's first message id, its messages): the last `limit` ones, or the first
+    `limit` after `after`; replies and pushed messages of the last KEEP_MESSAGES, since the
+    conversation's last login or logout."""
+    start = await db.scalar(
+        select(Conversation.history_from).where(Conversation.id == conversation_id)
+    )
+    query = _since_history_start(conversation_id).where(
+        PushedMessage.created_at >= now - KEEP_MESSAGES
+    )
+    if after is not None:
+        query = query.where(PushedMessage.message_id > after).order_by(PushedMessage.message_id)
+        return start or 0, list((await db.scalars(query.limit(limit))).all())
+    query = query.order_by(PushedMessage.message_id.desc()).limit(limit)
+    return start or 0, list(reversed((await db.scalars(query)).all()))
+
+
+async def purge_messages(db: AsyncSession, now: datetime) -> int:
+    """Forget turn replies older than KEEP_MESSAGES, in every conversation (a sweep).
+
+    Pushed messages (receipts, reminders) stay for the inbox: the history shows only the
+    last KEEP_MESSAGES of them anyway."""
+    result = await db.execute(
+        delete(PushedMessage).where(
+            PushedMessage.kind == MessageKind.REPLY,
+            PushedMessage.created_at < now - KEEP_MESSAGES,
+        )
+    )
+    return result.rowcount
 
 
 async def conversations_of_household(db: AsyncSession, household_id: int) -> list[Conversation]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -32,6 +32,8 @@ from booking.services.eligibility import (
     load_household,
 )
 from booking.services.statements import month_bounds
+
+MAX_SESSION_DAYS = 31  # a stay or a week: sessions are never longer
 
 
 async def household_with_children(
@@ -154,6 +156,37 @@ async def sessions_on_days(
             )
         ).all()
     )
+
+
+async def sessions_covering(
+    db: AsyncSession, activity_id: int, days: Sequence[date], tz: ZoneInfo
+) -> list[Session]:
+    """The activity's sessions that take place on any of `days`: a day session on one of them,
+    or a week-long session running through one ("du 6 au 10 juillet" finds the week that
+    starts on Monday 5)."""
+    if not days:
+        return []
+    first, last = min(days), max(days)
+    wanted = set(days)
+    candidates = (
+        await db.scalars(
+            select(Session)
+            .where(
+                Session.activity_id == activity_id,
+                Session.day <= last,
+                Session.day >= first - timedelta(days=MAX_SESSION_DAYS),
+            )
+            .options(joinedload(Session.activity))
+            .order_by(Session.starts_at)
+        )
+    ).all()
+    found = []
+    for session in candidates:
+        end = session.ends_at.astimezone(tz).date()
+        span = {session.day + timedelta(days=n) for n in range((end - session.day).days + 1)}
+        if span & wanted:
+            found.append(session)
+    return found
 
 
 @dataclass(frozen=True)

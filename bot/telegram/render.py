@@ -70,7 +70,7 @@ def reply_markup(reply: Reply, page: int = 0) -> InlineKeyboardMarkup | None:
     fixed: Rows = []
     if reply.calendar is not None:
         fixed.extend(_calendar_rows(reply.calendar))
-    if reply.link is not None:
+    if reply.link is not None and _button_url(reply.link.url):
         fixed.append([InlineKeyboardButton(reply.link.label, url=reply.link.url)])
     rows: Rows = [
         [InlineKeyboardButton(b.label, callback_data=b.payload) for b in row[i : i + MAX_ROW]]
@@ -118,7 +118,15 @@ def reply_text(reply: Reply) -> str:
     text = reply.text
     if reply.calendar is not None:
         text = f"{text}\n\n{legend(reply.calendar)}"
+    if reply.link is not None and not _button_url(reply.link.url):
+        text = f"{text}\n\n{reply.link.label} : {reply.link.url}"  # a local address (a demo)
     return text if text.strip() else "…"
+
+
+def _button_url(url: str) -> bool:
+    """Telegram refuses URL buttons to addresses it cannot reach (http, localhost): those
+    links go in the text instead, where the phone still opens them."""
+    return url.startswith("https://")
 
 
 def text_length(text: str) -> int:

@@ -1,4 +1,5 @@
-"""The web chat API: POST /api/chat/turn, GET /api/chat/inbox, the WebSocket /api/chat/ws."""
+"""The web chat API: POST /api/chat/turn, GET /api/chat/inbox, GET /api/chat/history, the
+WebSocket /api/chat/ws."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from booking.services.conversations import find_conversation, pushed_after
+from booking.services.conversations import find_conversation, history, pushed_after
 from bot.web.errors import json_error
-from bot.web.keys import DATABASE, ENGINE, NEW_CHAT_LIMITER, PUSH_HUB, SETTINGS, TURN_LIMITER
+from bot.web.keys import (
+    CLOCK,
+    DATABASE,
+    ENGINE,
+    NEW_CHAT_LIMITER,
+    PUSH_HUB,
+    SETTINGS,
+    TURN_LIMITER,
+)
 from bot.web.messages import message_json
 from dialogs.engine import Incoming
 
@@ -108,10 +117,17 @@ async def run_turn(request: web.Request, token: str, incoming: Incoming) -> list
         text=incoming.text, button=incoming.button, locale_hint=language[:16] or None
     )
     result = await request.app[ENGINE].handle(CHANNEL, conversation_key(token), incoming)
-    return [
+    messages = [
         message_json(result.first_message_id + index, reply)
         for index, reply in enumerate(result.replies)
     ]
+    return await request.app[PUSH_HUB].share_turn(
+        request.app[DATABASE],
+        result.conversation_id,
+        messages,
+        result.household_id,
+        request.app[CLOCK].now(),
+    )
 
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
@@ -167,20 +183,48 @@ def _token_from_query(request: web.Request) -> str | None:
     return token if well_formed(token) else None
 
 
-async def get_inbox(request: web.Request) -> web.Response:
-    """Messages pushed to this conversation after a message id."""
+def _message_id(text: str) -> int | None:
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise BadRequest(400, "bad_after", "after must be a message id.")
+    return int(text)
+
+
+async def _reader(request: web.Request) -> tuple[int, int | None]:
+    """(conversation id, `after`) of a GET from the cookie or ?conversation=."""
     token = _token_from_query(request)
-    after_text = request.query.get("after", "0")
-    if not after_text.isascii() or not after_text.isdigit() or len(after_text) > 12:
-        return json_error(400, "bad_after", "after must be a message id.")
+    after = request.query.get("after")
+    after_id = None if after is None else _message_id(after)
     conversation_id = await _known(request.app, token) if token else None
     if conversation_id is None:
-        return json_error(404, "unknown_conversation", "Unknown conversation.")
+        raise BadRequest(404, "unknown_conversation", "Unknown conversation.")
     if not request.app[TURN_LIMITER].allow(token):
-        return json_error(429, "too_many_requests", "Slow down: too many requests at once.")
+        raise BadRequest(429, "too_many_requests", "Slow down: too many requests at once.")
+    return conversation_id, after_id
+
+
+async def get_inbox(request: web.Request) -> web.Response:
+    """Messages pushed to this conversation after a message id."""
+    try:
+        conversation_id, after = await _reader(request)
+    except BadRequest as error:
+        return json_error(error.status, error.code, error.message)
     async with request.app[DATABASE].reading() as db:
-        messages = await pushed_after(db, conversation_id, int(after_text))
+        messages = await pushed_after(db, conversation_id, after or 0)
         return web.json_response({"messages": [message.body for message in messages]})
+
+
+async def get_history(request: web.Request) -> web.Response:
+    """The conversation's recent messages (replies and pushed ones) since its last login or
+    logout: the last ones, or those after `after` (a page catching up)."""
+    try:
+        conversation_id, after = await _reader(request)
+    except BadRequest as error:
+        return json_error(error.status, error.code, error.message)
+    async with request.app[DATABASE].reading() as db:
+        start, messages = await history(db, conversation_id, request.app[CLOCK].now(), after=after)
+        return web.json_response(
+            {"from": str(start), "messages": [message.body for message in messages]}
+        )
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -206,8 +250,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     raise BadRequest(
                         400, "bad_conversation", "This socket belongs to another conversation."
                     )
-                for message in await run_turn(request, token, incoming):
-                    await socket.send_json(message)
+                # The replies reach this socket through the hub, with every other open page.
+                await run_turn(request, token, incoming)
             except BadRequest as error:
                 await socket.send_json({"error": error.code, "message": error.message})
             except Exception:
@@ -220,7 +264,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return socket
 
 
+async def close_sockets(app: web.Application) -> None:
+    await app[PUSH_HUB].close_all()
+
+
 def setup_chat_routes(app: web.Application) -> None:
+    # Open pages would otherwise hold the shutdown until its timeout.
+    app.on_shutdown.append(close_sockets)
     app.router.add_post("/api/chat/turn", post_turn)
     app.router.add_get("/api/chat/inbox", get_inbox)
+    app.router.add_get("/api/chat/history", get_history)
     app.router.add_get("/api/chat/ws", websocket)

@@ -25,6 +25,7 @@ from dialogs.i18n import Translator
 from dialogs.replies import Link
 from dialogs.state import State
 from dialogs.turn import Turn, action, step, text_handler
+from dialogs.understanding.text import fold
 
 
 def raw(handler):  # noqa: ANN001, ANN201
@@ -194,21 +195,40 @@ async def check_password_first(
     return None
 
 
+#: Where the web server serves the terms of use and the privacy notice (bot/web/legal.py).
+TERMS_PATH = "/cgu"
+PRIVACY_PATH = "/confidentialite"
+
+
 @step("terms")
 async def ask_terms(turn: Turn) -> None:
     turn.state.step = "terms"
     t = turn.t
+    language = "?lang=en" if t.locale == "en" else ""
+    terms_url = f"{turn.public_url}{TERMS_PATH}{language}"
+    privacy_url = f"{turn.public_url}{PRIVACY_PATH}{language}"
     turn.say(
         t._(
             "Avant de continuer, lisez la notice de confidentialité (RGPD) et les conditions "
             "d'utilisation : vos données (enfants, réservations, paiements) servent uniquement "
             "aux services de la mairie, sont conservées le temps de la scolarité et vous pouvez "
             "y accéder ou les rectifier auprès de la mairie. Les acceptez-vous ?"
+        )
+        + "\n\n"
+        + t._(
+            "Conditions d'utilisation : {terms_url}\nNotice de confidentialité : {privacy_url}",
+            terms_url=terms_url,
+            privacy_url=privacy_url,
         ),
         [
             [turn.button(t._("J'accepte"), "accept_terms")],
             [turn.button(t._("Je refuse"), "logout")],
         ],
+        # Telegram refuses a button to a local address (a demo on 127.0.0.1): there, the
+        # addresses in the text are enough.
+        link=Link(t._("Lire les conditions d'utilisation"), terms_url)
+        if turn.channel == "web" or terms_url.startswith("https://")
+        else None,
     )
 
 
@@ -225,12 +245,46 @@ async def terms_accepted(turn: Turn) -> None:
 
 @action("logout")
 async def logout(turn: Turn) -> None:
+    """Log this conversation out: it forgets the household, so it leaves the household's
+    connected devices and its notifications stop (a Telegram chat's link ends)."""
+    linked_chat = turn.channel == "telegram" and turn.state.household_id is not None
     turn.state.household_id = None
     turn.state.guardian_id = None
     turn.state.login = None
     turn.state.forget_selection()
-    turn.say(turn.t._("Vous êtes déconnecté. À bientôt !"))
+    turn.state.lapsed_told = []
+    if linked_chat:
+        turn.say(
+            turn.t._(
+                "Vous êtes déconnecté : cette conversation Telegram n'est plus liée à votre "
+                "compte famille et n'en recevra plus les notifications. À bientôt !"
+            )
+        )
+    else:
+        turn.say(turn.t._("Vous êtes déconnecté. À bientôt !"))
     await show_start(turn)
+
+
+@text_handler("terms")
+@raw
+async def read_terms_answer(turn: Turn, text: str) -> bool:
+    """Typed at the terms step: the buttons' words act as the buttons; anything else (even a
+    request) asks again, the half-finished login kept."""
+    t = turn.t
+    answer = fold(text).strip(" .!")
+    if answer in {fold(t._("J'accepte")), "j'accepte", "i accept"}:
+        await terms_accepted(turn)
+    elif answer in {fold(t._("Je refuse")), "je refuse", "i refuse"}:
+        await logout(turn)
+    else:
+        turn.say(
+            t._(
+                "Pour continuer, lisez les textes (liens ci-dessous) puis touchez le bouton "
+                "qui les accepte ou celui qui les refuse."
+            )
+        )
+        await ask_terms(turn)
+    return True
 
 
 async def redeem_code(turn: Turn, code: str) -> None:

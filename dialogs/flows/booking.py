@@ -21,10 +21,8 @@ from booking.services.queries import (
     activities_for,
     household_with_children,
     month_days,
-    sessions_on_days,
 )
 from dialogs.calendar import day_state, month_calendar
-from dialogs.dates import DateSelection
 from dialogs.explain import explain
 from dialogs.flows.common import basket_line, nav_row, price_text, recap_button, require_login
 from dialogs.replies import Button
@@ -551,56 +549,3 @@ async def waitlist(turn: Turn, participant_id: int, session_id: int) -> None:
             )
         )
     await turn.show("calendar")
-
-
-async def add_days(
-    turn: Turn, participant_id: int, activity_id: int, selection: DateSelection
-) -> int:
-    """Add the activity's sessions on the chosen days; one message says what was added and
-    why the others were not (full days with a waitlist get a button each)."""
-    t = turn.t
-    sessions = await sessions_on_days(turn.db, activity_id, selection.dates)
-    if not sessions:
-        turn.say(t._("Pas de séance de cette activité à ces dates."))
-        return 0
-    if len(sessions) == 1:
-        return int(await add_session(turn, participant_id, sessions[0].id, sessions[0].day))
-    first = sessions[0].day
-    turn.state.month = f"{first.year:04d}-{first.month:02d}"
-    added: list[str] = []
-    refused: list[str] = []
-    waitlist_rows = []
-    for session in sessions:
-        try:
-            await add_to_basket(
-                turn.db,
-                actor=turn.actor,
-                participant_id=participant_id,
-                session_id=session.id,
-                now=turn.now,
-            )
-        except Refused as refusal:
-            refused.append(f"• {t.short_day(session.day)}{t.colon}{explain(t, refusal)}")
-            if refusal.code is Refusal.FULL and refusal.params.get("waitlist"):
-                label = t._("Liste d'attente {day}", day=t.short_day(session.day))
-                waitlist_rows.append(
-                    [turn.button(label, "join_waitlist", participant_id, session.id)]
-                )
-        else:
-            added.append(t.short_day(session.day))
-    lines = []
-    if added:
-        lines.append(
-            t.n_(
-                "{count} séance ajoutée au panier :",
-                "{count} séances ajoutées au panier :",
-                len(added),
-            )
-            + " "
-            + ", ".join(added)
-        )
-    if refused:
-        lines.append(t._("Pas possible :") + "\n" + "\n".join(refused))
-    turn.say("\n".join(lines))
-    turn.pending_rows.extend(waitlist_rows[:6])
-    return len(added)

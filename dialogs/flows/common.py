@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from booking.models import Participant
+from booking import rules
+from booking.models import Booking, BookingState, Participant, Session
 from booking.services.basket import basket_items
 from booking.services.habits import usual_bookings
 from dialogs.i18n import Translator
@@ -155,12 +156,12 @@ async def show_help(turn: Turn) -> None:
     text = t._(
         "Je comprends les boutons et les phrases simples, par exemple :\n"
         "• « inscris {name} à la cantine tous les lundis et jeudis du mois prochain »\n"
-        "• « la semaine prochaine », « demain », « du 6 au 10 », « sauf mercredi »\n"
-        "• « annule mercredi pour {other} », « ajoute le 24 », « enlève le 17 »\n"
+        "• « la semaine prochaine », « jeudi prochain », « du 6 au 10 », « tous les jours sauf mercredi »\n"
+        "• « annule la semaine prochaine pour {other} », « ajoute le 24 », « enlève le 17 »\n"
         "• « mes réservations », « mon solde », « menu », « retour », « English »\n"
         "À chaque étape, « retour » revient en arrière et « menu » ramène ici.",
         name=names[0],
-        other=names[-1],
+        other=await _child_with_a_booking(turn) or names[-1],
     )
     if turn.state.step in BOOKING_STEPS:
         turn.say(text)  # then the step the parent was at, with its buttons
@@ -169,18 +170,38 @@ async def show_help(turn: Turn) -> None:
     turn.say(text, menu_rows(turn))
 
 
+async def _child_with_a_booking(turn: Turn) -> str | None:
+    """The child of the household's next booking: the cancellation example names them."""
+    if turn.state.household_id is None:
+        return None
+    return await turn.db.scalar(
+        select(Participant.first_name)
+        .join(Booking, Booking.participant_id == Participant.id)
+        .join(Session, Session.id == Booking.session_id)
+        .where(
+            Booking.household_id == turn.state.household_id,
+            Booking.state == BookingState.CONFIRMED,
+            Session.starts_at > turn.now,
+        )
+        .order_by(Session.starts_at)
+        .limit(1)
+    )
+
+
 async def _first_names(turn: Turn) -> list[str]:
     """The household's children's names for the examples; generic ones before logging in."""
     if turn.state.household_id is not None:
         participants = (
             await turn.db.scalars(
-                select(Participant.first_name)
+                select(Participant)
                 .where(Participant.household_id == turn.state.household_id)
                 .order_by(Participant.birth_date.desc())
             )
         ).all()
-        if participants:
-            return list(participants)
+        today = turn.now.astimezone(turn.tz).date()
+        children = [p.first_name for p in participants if rules.age_on(p.birth_date, today) < 18]
+        if children:
+            return children
     return [turn.t._("Léa"), turn.t._("Paolo")]
 
 

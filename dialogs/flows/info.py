@@ -23,8 +23,10 @@ from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
-from booking.models import BookingState, Category
+from booking.models import BookingState, Category, PaymentMode
 from booking.refusals import Refusal, Refused
+from booking.services.basket import add_to_basket, basket_items
+from booking.services.cancellation import cancel_booking
 from booking.services.catalogue import Availability, browse
 from booking.services.payments import open_payment
 from booking.services.queries import household_bookings, quotient_prices
@@ -41,7 +43,7 @@ from dialogs.flows.statement import show_history
 from dialogs.i18n import N_
 from dialogs.paging import page_of, page_row, range_text
 from dialogs.replies import Button
-from dialogs.turn import Turn, action, step
+from dialogs.turn import ACTIONS, Turn, action, step
 from dialogs.understanding import Frame
 
 CATEGORY_NAMES = {
@@ -364,11 +366,76 @@ async def mark_cancel(turn: Turn, booking_id: int) -> None:
         turn.say(turn.t._("Cette réservation n'est plus à venir."))
     elif booking_id in turn.state.to_cancel:
         turn.state.to_cancel.remove(booking_id)
+    elif _nothing_to_check(still[0]) and not turn.state.to_cancel:
+        await _cancel_at_once(turn, still[0])
+        return
     else:
         turn.state.to_cancel.append(booking_id)
         await turn.show("recap")
         return
     await turn.show("bookings")
+
+
+def _nothing_to_check(item: Any) -> bool:
+    """A confirmed booking billed later (a meal, an evening's care), cancellable now: no
+    money moves, so the tap cancels it at once and offers to put it back."""
+    booking = item.booking
+    return (
+        item.cancel_refusal is None
+        and booking.state is BookingState.CONFIRMED
+        and booking.session.activity.payment_mode is PaymentMode.INVOICE
+    )
+
+
+async def _cancel_at_once(turn: Turn, item: Any) -> None:
+    t = turn.t
+    booking = item.booking
+    try:
+        await cancel_booking(turn.db, actor=turn.actor, booking_id=booking.id, now=turn.now)
+    except Refused as refused:
+        turn.say(explain(t, refused))
+        await turn.show("bookings")
+        return
+    turn.say(
+        "✓ "
+        + t._(
+            "{name} — {activity} — {day} : annulé",
+            name=booking.participant.first_name,
+            activity=booking.session.activity.name,
+            day=t.day(booking.session.day),
+        )
+        + " ("
+        + t._("ne sera pas facturé")
+        + ")"
+    )
+    turn.pending_rows.append(
+        [turn.button(t._("Rétablir"), "rebook", booking.participant_id, booking.session_id)]
+    )
+    await turn.show("bookings")
+
+
+@action("rebook")
+@require_login
+async def rebook(turn: Turn, participant_id: int, session_id: int) -> None:
+    """Put back a booking cancelled by mistake, if its place is still there."""
+    t = turn.t
+    try:
+        await add_to_basket(
+            turn.db,
+            actor=turn.actor,
+            participant_id=participant_id,
+            session_id=session_id,
+            now=turn.now,
+        )
+    except Refused as refused:
+        turn.say(explain(t, refused))
+        await turn.show("bookings")
+        return
+    _, items = await basket_items(turn.db, turn.state.household_id)
+    if len(items) == 1:  # nothing else waits in the basket: confirmed as before
+        await ACTIONS["confirm"](turn)
+        return
+    await turn.show("recap")
 
 
 @action("browse")

@@ -55,9 +55,7 @@ async def show_recap(turn: Turn) -> None:
     t = turn.t
     _, items = await basket_items(turn.db, state.household_id)
     cancels = (
-        await upcoming_bookings(
-            turn.db, state.household_id, turn.now, turn.tz, ids=state.to_cancel
-        )
+        await upcoming_bookings(turn.db, state.household_id, turn.now, turn.tz, ids=state.to_cancel)
         if state.to_cancel
         else []
     )

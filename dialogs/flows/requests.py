@@ -34,7 +34,7 @@ from booking.services.eligibility import load_household
 from booking.services.queries import (
     activities_for,
     household_with_children,
-    sessions_on_days,
+    sessions_covering,
     upcoming_bookings,
 )
 from dialogs.dates import DateSelection, read_dates
@@ -280,6 +280,16 @@ async def book_request(
     if new_subject or (frame.intent == "book" and frame.modifier is None):
         request = {"intent": "book", "children": [], "activities": [], "choice": {}}
     at_calendar = turn.state.step in ("calendar", "waitlist_offer")
+    if frame.modifier == "remove" and frame.dates:
+        kept = set(request.get("dates") or ())
+        absent = [day for day in frame.dates if day.isoformat() not in kept]
+        if absent and len(absent) == len(frame.dates):
+            turn.recap_notes.append(
+                turn.t._(
+                    "Rien à enlever : {days} n'était pas dans votre demande.",
+                    days=", ".join(turn.t.day(day) for day in absent),
+                )
+            )
     turn.state.request = _merge(request, frame, at_calendar=at_calendar)
     if frame.unknown_child and not frame.child_ids:
         turn.state.request["children"] = []
@@ -426,7 +436,7 @@ def _age_group_for(activity_id: int, options: list) -> int:
 async def _with_sessions(turn: Turn, activity_ids: list[int], days: list[date]) -> list[int]:
     found = []
     for activity_id in activity_ids:
-        if await sessions_on_days(turn.db, activity_id, days):
+        if await sessions_covering(turn.db, activity_id, days, turn.tz):
             found.append(activity_id)
     return found
 
@@ -594,7 +604,7 @@ async def _add_days(
 ) -> list[str]:
     """Add one child's sessions of one activity on the days asked; lines for those refused."""
     t = turn.t
-    sessions = await sessions_on_days(turn.db, activity_id, days)
+    sessions = await sessions_covering(turn.db, activity_id, days, turn.tz)
     who = f"{names.get(child, '')}{t.colon}" if several else ""
     if not sessions:
         return [who + t._("Pas de séance de cette activité à ces dates.")]

@@ -78,6 +78,7 @@ def understand(
 
     activities = catalogue.activities
     matches, age_spans = find_activities(words, folded, activities)
+    matches = _yield_to_dates(matches, words, text, now, locale, catalogue)
     activity_spans = [(words[m.start].start, words[m.end - 1].end) for m in matches]
     used.extend(activity_spans)
     use(age_spans)
@@ -175,6 +176,29 @@ def understand(
         unplaced=unplaced,
         date_like_unplaced=date_like,
     )
+
+
+def _yield_to_dates(matches, words, text, now, locale, catalogue):  # noqa: ANN001, ANN202
+    """A name that is also a period ("vacances d'été", a town's alias of its summer centre)
+    is read as dates when the message names its activity otherwise ("centre aéré pendant les
+    vacances d'été"); alone, it stays the activity's name."""
+    if not matches:
+        return matches
+    plain = read_dates(
+        text,
+        now=now,
+        locale="en" if locale.startswith("en") else "fr",
+        school_holidays=catalogue.school_holidays,
+    )
+    if not plain.consumed:
+        return matches
+
+    def in_dates(match) -> bool:  # noqa: ANN001
+        start, end = words[match.start].start, words[match.end - 1].end
+        return any(a <= start and end <= b for a, b in plain.consumed)
+
+    others = [match for match in matches if not in_dates(match)]
+    return others or matches
 
 
 def _decide(

@@ -119,10 +119,7 @@ async def test_forty_complete_sentences_reach_the_recap_with_their_days(client, 
             if row.startswith(f"• {child} — {activity.name} : "):
                 booked |= _month_days(rows[index + 1])
         refused = {
-            day
-            for row in rows
-            if SHORT_DAY.match(row)
-            for day in _days_in(row.split(" : ")[0])
+            day for row in rows if SHORT_DAY.match(row) for day in _days_in(row.split(" : ")[0])
         }
         if f"{child} — {activity.name} : " in text:
             refused |= asked  # refused for the whole activity (an enrolment), said once

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from booking.catalogue_file import parse_catalogue, planned_sessions
+from booking.clock import PARIS
 from booking.db import Database
-from booking.demo import full_wednesday, load_demo
+from booking.demo import demo_catalogue, full_wednesday, load_demo
 from booking.models import (
     Activity,
     Booking,
@@ -196,3 +198,85 @@ async def test_the_demo_town_is_in_zone_a_and_every_activity_has_the_names_paren
         "periscolaire-matin",
         "periscolaire-soir",
     }
+
+
+# --- The whole school year from the day the demo is loaded (issue 17) -------------------------
+
+
+def planned_days(now: datetime) -> dict[str, list[date]]:
+    """The first day of each session of each activity, as the demo catalogue plans them."""
+    spec = parse_catalogue(demo_catalogue(now))
+    return {
+        activity.code: [s.starts_at.date() for s in planned_sessions(spec, activity)]
+        for activity in spec.activities
+    }
+
+
+def paris(day: date) -> datetime:
+    return datetime.combine(day, time(9, 0), tzinfo=PARIS)
+
+
+SPRING_2027 = (date(2027, 4, 10), date(2027, 4, 25))  # zone A's "vacances de printemps"
+
+
+async def test_school_days_run_to_the_summer_holidays_without_zone_a_holidays(demo, clock):
+    async with demo.reading() as db:
+        days = list(
+            await db.scalars(
+                select(Session.day)
+                .join(Activity, Activity.id == Session.activity_id)
+                .where(Activity.code == "cantine")
+                .order_by(Session.day)
+            )
+        )
+    assert days[0] == date(2027, 3, 1) and days[-1] == date(2027, 7, 2)  # school ends 3 July
+    assert not [day for day in days if SPRING_2027[0] <= day <= SPRING_2027[1]]
+    assert date(2027, 5, 7) not in days  # the Ascension bridge
+    assert date(2027, 5, 17) not in days  # Whit Monday, a public holiday
+    assert date(2027, 6, 3) in days and date(2027, 6, 28) in days
+    assert {day.weekday() for day in days} == {0, 1, 3, 4}
+
+
+def test_each_activity_covers_its_part_of_the_year():
+    days = planned_days(paris(date(2027, 3, 1)))
+
+    wednesdays = days["mercredis-3-6"]
+    assert wednesdays[0] == date(2027, 3, 3) and wednesdays[-1] == date(2027, 6, 30)
+    assert date(2027, 4, 14) not in wednesdays and date(2027, 4, 28) in wednesdays
+    assert days["ete-centre-loisirs"][0] == date(2027, 7, 5)
+    assert days["ete-centre-loisirs"][-1] == date(2027, 8, 23)
+    assert days["sejour-mer"] == [date(2027, 7, 12)]
+    sports = days["ems-multisport"]  # Saturdays of the school year, not in the holidays
+    assert sports[-1] == date(2027, 6, 26) and date(2027, 4, 17) not in sports
+    climbing = days["escalade-en-famille"]  # Saturdays all year round, the summer too
+    assert date(2027, 4, 17) in climbing and climbing[-1] == date(2027, 8, 28)
+
+
+def test_in_december_the_demo_skips_christmas_and_runs_to_july():
+    days = planned_days(paris(date(2026, 12, 7)))
+
+    canteen = days["cantine"]
+    assert canteen[0] == date(2026, 12, 7) and canteen[-1] == date(2027, 7, 2)
+    assert not [day for day in canteen if date(2026, 12, 19) <= day <= date(2027, 1, 3)]
+    assert not [day for day in canteen if date(2027, 2, 13) <= day <= date(2027, 2, 28)]
+    assert full_wednesday(date(2026, 12, 14)) == date(2027, 1, 6)  # not in the holidays
+
+
+def test_with_less_than_four_weeks_of_school_left_the_demo_runs_to_the_next_summer():
+    days = planned_days(paris(date(2027, 6, 14)))
+
+    canteen = days["cantine"]
+    assert date(2027, 7, 2) in canteen and date(2027, 9, 2) in canteen
+    assert not [day for day in canteen if date(2027, 7, 3) <= day <= date(2027, 8, 31)]
+    assert canteen[-1] == date(2028, 7, 3)  # the summer of 2028 starts on 4 July
+    summers = {day.year for day in days["ete-centre-loisirs"]}
+    assert summers == {2027, 2028} and len(days["sejour-mer"]) == 2
+
+
+def test_on_any_day_the_demo_has_its_canteen_day_next_week_and_its_full_wednesday():
+    day = date(2026, 6, 1)
+    while day <= date(2027, 9, 30):
+        days = planned_days(paris(day))
+        assert any(d >= day + timedelta(days=7) for d in days["cantine"]), day
+        assert full_wednesday(day) in days["mercredis-3-6"], day
+        day += timedelta(days=5)  # every weekday in turn, through a year and its summers

@@ -501,7 +501,9 @@ async def test_help_back_menu_and_language_work_at_every_step(engine, town):
     parent = await logged_in(engine)
     await parent.press("Réserver")
     await parent.send("aide")
-    parent.says("inscris Paolo à la cantine", "annule mercredi pour Amalia").offers("Léa (8 ans)")
+    parent.says("inscris Paolo à la cantine", "annule la semaine prochaine pour").offers(
+        "Léa (8 ans)"
+    )
     await parent.press("Léa")
     await parent.send("retour")
     parent.says("Pour qui voulez-vous réserver")

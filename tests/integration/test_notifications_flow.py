@@ -151,15 +151,14 @@ async def test_a_cancellation_is_pushed_to_the_households_other_conversation_not
     assert "✓ Léa — Cantine — lundi 8 mars : confirmé" in here.text
 
     await here.press("Mes réservations")
-    await press_starting(here, "Annuler Léa")
-    assert "Annulations :" in here.text
-    await here.press("Confirmer")
+    await press_starting(here, "Annuler Léa")  # billed later: cancelled at once
     assert "✓ Léa — Cantine — lundi 8 mars : annulé" in here.text
     assert await deliver(client) == 2  # the confirmation and the cancellation, to `there`
 
     assert await inbox(client, here) == []  # told in the answers, not pushed again
     assert [message["text"] for message in await inbox(client, there)] == [
-        "Réservation confirmée :\n✓ Léa — Cantine — lundi 8 mars — 3,35\xa0€",
+        "Réservation confirmée :\n✓ Léa — Cantine — lundi 8 mars — 3,35\xa0€\n"
+        "Cantine : facturé fin mars sur votre compte famille (3,35\xa0€)",
         "Réservation annulée :\n✕ Léa — Cantine — lundi 8 mars",
     ]
 
@@ -246,10 +245,9 @@ async def test_the_reminders_cancel_button_opens_the_cancellation_in_the_chat(
     assert reminder["buttons"] == [
         [{"label": "Annuler : Léa, Cantine", "payload": f"x.cancel.{booking.id}"}]
     ]
-    await chat.send(button=reminder["buttons"][0][0]["payload"])
-    assert "Annulations :\n• Léa — Cantine — mardi 2 mars" in chat.text
-    await chat.press("Confirmer")
-    assert "✓ Léa — Cantine — mardi 2 mars : annulé" in chat.text
+    await chat.send(button=reminder["buttons"][0][0]["payload"])  # billed later: at once
+    assert "✓ Léa — Cantine — mardi 2 mars : annulé (ne sera pas facturé)" in chat.text
+    assert "Rétablir" in [b["label"] for m in chat.last for row in m["buttons"] for b in row]
     assert (await builders.reload(sqlite_database, Booking, booking.id)).state is (
         BookingState.CANCELLED
     )
@@ -331,7 +329,7 @@ async def test_the_scheduler_writes_an_evenings_reminders_in_small_transactions(
     await deliver(client)
     for chat in chats:
         pushed = [m["text"] for m in await inbox(client, chat)]
-        assert pushed[0].startswith("Réservation confirmée")  # booked elsewhere, earlier
+        assert pushed[0].startswith("Réservation confirmée"), pushed  # booked elsewhere, earlier
         assert [text for text in pushed if text.startswith("Rappel")] == [
             "Rappel pour demain, mardi 9 mars :\n• 12:00 "
             + ("Léa" if chat is chats[0] else "Paolo")

@@ -6,15 +6,27 @@
  *   - POST /api/chat/turn {"conversation": null, "text": ""}   -> {"messages": [...]}
  *   - WebSocket /api/chat/ws: send {"conversation": null, "text"|"button": ...},
  *     receive one Message per frame, or {"error", "message"}.
- *   - GET /api/chat/inbox?after=<id> -> {"messages": [...]} to catch up after a drop.
+ *     Every open page of the conversation receives every message (its own turns'
+ *     replies, the other tabs' and the pushed ones).
+ *   - GET /api/chat/history[?after=<id>] -> {"from": "<id>", "messages": [...]}: the
+ *     conversation's recent messages (on load), or those after an id (to catch up after a
+ *     drop); "from" is where the history starts (the last login or logout).
+ *   - A message with "history_start": true logged in or out: what the page showed before
+ *     is dropped (a shared tablet shows nothing of the previous household).
  *
- * Server text is only ever rendered with textContent / text nodes.
+ * On a phone, a turn's first message is what the parent must see: the page scrolls to it
+ * (to the bottom when the whole answer fits). There is one live calendar: a new calendar
+ * message replaces the previous one, so the turn's outcome sits right above it.
+ *
+ * Server text is only ever rendered with textContent / text nodes (and links built with
+ * createElement for http(s) addresses).
  */
 (function () {
   "use strict";
 
   var TURN_URL = "/api/chat/turn";
-  var INBOX_URL = "/api/chat/inbox";
+  var HISTORY_URL = "/api/chat/history";
+  var HISTORY_PAGE = 50; // the server's page of history (HISTORY_LENGTH)
   var WS_PATH = "/api/chat/ws";
   var MAX_BACKOFF_MS = 30000;
   var REPLY_TIMEOUT_MS = 15000;
@@ -62,8 +74,13 @@
     full: "✕",
     waitlist: "◔",
     closed: "",
-    past_deadline: "–"
+    past_deadline: "–",
+    to_cancel: "✕",
+    locked: ""
   };
+
+  // States drawn with a padlock (a booked day that can no longer be cancelled).
+  var LOCKED_STATES = { locked: true };
 
   // ---------------------------------------------------------------- state
 
@@ -86,6 +103,10 @@
   var typingTimer = null;
 
   var activeMsg = null; // the message whose buttons are enabled
+  // The answer being shown: its first message is kept in view. A message with controls
+  // (buttons, a calendar) ends an answer; the parent's next tap or text starts one.
+  var answerFirst = null;
+  var answerOpen = false;
   var passwordMode = false;
   var restarting = false;
   var lastWasKeyboard = false;
@@ -135,15 +156,33 @@
     els.log.scrollTop = els.log.scrollHeight;
   }
 
-  // Show the newest message; if it is taller than the view, show its top.
-  function revealMessage(node) {
+  function lastLogEntry() {
+    var node = els.typing.previousElementSibling;
+    return node || null;
+  }
+
+  // Show the answer from its first message: all of it when it fits, else its first
+  // message at the top of the view (the outcome, above the calendar that follows).
+  function revealAnswer() {
     var log = els.log;
-    var top = node.offsetTop - 8; // .log is the offsetParent (position: relative)
-    if (node.offsetHeight > log.clientHeight - 16) {
-      log.scrollTop = Math.max(0, top);
-    } else {
-      scrollToBottom();
+    var first = answerFirst && answerFirst.isConnected ? answerFirst : lastLogEntry();
+    var last = lastLogEntry();
+    if (!first || !last) return;
+    var top = first.offsetTop - 8; // .log is the offsetParent (position: relative)
+    var bottom = last.offsetTop + last.offsetHeight + 8;
+    if (bottom - top <= log.clientHeight) scrollToBottom();
+    else log.scrollTop = Math.max(0, top);
+  }
+
+  // Drop everything shown: the conversation's history starts again (login, logout).
+  function clearLog() {
+    var nodes = els.log.children;
+    for (var i = nodes.length - 1; i >= 0; i--) {
+      if (nodes[i] !== els.typing) els.log.removeChild(nodes[i]);
     }
+    activeMsg = null;
+    answerFirst = null;
+    answerOpen = false;
   }
 
   function showSystem(text, isError) {
@@ -246,6 +285,48 @@
       /* ignore */
     }
     return null;
+  }
+
+  var URL_RE = /https?:\/\/[^\s<>"«»]+/g;
+
+  // Text with its http(s) addresses as links (opened in their own tab: the chat stays).
+  function appendLinkified(parent, text) {
+    var at = 0;
+    var match;
+    URL_RE.lastIndex = 0;
+    while ((match = URL_RE.exec(text))) {
+      var url = match[0].replace(/[.,;:!?)]+$/, "");
+      var href = safeUrl(url);
+      if (!href) continue;
+      if (match.index > at) parent.appendChild(document.createTextNode(text.slice(at, match.index)));
+      var a = el("a", "inline-link", url);
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener";
+      parent.appendChild(a);
+      at = match.index + url.length;
+      URL_RE.lastIndex = at;
+    }
+    if (at < text.length) parent.appendChild(document.createTextNode(text.slice(at)));
+  }
+
+  function lockIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 16 16");
+    svg.setAttribute("width", "12");
+    svg.setAttribute("height", "12");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "cal-lock");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute(
+      "d",
+      "M4.5 7V5a3.5 3.5 0 0 1 7 0v2h.5A1.5 1.5 0 0 1 13.5 8.5v5A1.5 1.5 0 0 1 12 15H4a1.5 1.5 0 0 1-1.5-1.5v-5A1.5 1.5 0 0 1 4 7h.5Zm1.8 0h3.4V5a1.7 1.7 0 0 0-3.4 0v2Z"
+    );
+    path.setAttribute("fill", "currentColor");
+    svg.appendChild(path);
+    return svg;
   }
 
   function formatDate(iso, fallback) {
@@ -351,6 +432,7 @@
         var li = el("li");
         var sw = el("span", "cal-swatch " + stateClass(item.state), STATE_SYMBOLS[item.state] || "");
         sw.setAttribute("aria-hidden", "true");
+        if (LOCKED_STATES[item.state]) sw.appendChild(lockIcon());
         li.appendChild(sw);
         li.appendChild(el("span", null, item.label || item.state || ""));
         ul.appendChild(li);
@@ -377,6 +459,8 @@
       var s = el("span", "cal-sym", sym);
       s.setAttribute("aria-hidden", "true");
       node.appendChild(s);
+    } else if (LOCKED_STATES[day.state]) {
+      node.appendChild(lockIcon());
     }
     if (node.tagName !== "BUTTON") node.appendChild(hidden(label));
     if (day.date) node.setAttribute("data-date", day.date);
@@ -473,8 +557,12 @@
       lastIdNum = num;
       lastId = id;
     }
+    var hasCalendar = !!(m.calendar && typeof m.calendar === "object");
+    if (hasCalendar && !isNewest && newerCalendar(num)) return null; // already replaced
 
+    if (isNewest && m.history_start === true) clearLog();
     if (isNewest && m.lang) setLang(m.lang);
+    if (hasCalendar) dropCalendars(num);
 
     var node = el("div", "msg msg-bot");
     if (id !== null) node.setAttribute("data-id", id);
@@ -483,12 +571,12 @@
     if (m.text != null && String(m.text) !== "") {
       var bubble = el("p", "bubble");
       bubble.appendChild(hidden(t("bot")));
-      bubble.appendChild(document.createTextNode(String(m.text)));
+      appendLinkified(bubble, String(m.text));
       node.appendChild(bubble);
     }
 
     var hasControls = false;
-    if (m.calendar && typeof m.calendar === "object") {
+    if (hasCalendar) {
       node.appendChild(renderCalendar(m.calendar));
       node.classList.add("has-calendar");
       hasControls = true;
@@ -528,9 +616,33 @@
     if (isNewest) {
       if (hasControls) activeMsg = node;
       else if (awaitingReply) activeMsg = null;
-      if (m.input === "password") setPasswordMode(true);
+      if (m.input === "password" || hasControls) setPasswordMode(m.input === "password");
+      if (!answerOpen || !answerFirst || !answerFirst.isConnected) answerFirst = node;
+      answerOpen = !hasControls;
     }
     return node;
+  }
+
+  // A calendar message newer than message `num` is on the page.
+  function newerCalendar(num) {
+    var cals = els.log.querySelectorAll(".msg-bot.has-calendar[data-id]");
+    for (var i = 0; i < cals.length; i++) {
+      var other = msgIdNum(cals[i].getAttribute("data-id"));
+      if (other !== null && num !== null && other > num) return true;
+    }
+    return false;
+  }
+
+  // One live calendar: the previous calendar message goes when a new one comes.
+  function dropCalendars(num) {
+    var cals = els.log.querySelectorAll(".msg-bot.has-calendar");
+    for (var i = 0; i < cals.length; i++) {
+      var other = msgIdNum(cals[i].getAttribute("data-id"));
+      if (num !== null && other !== null && other > num) continue;
+      if (cals[i] === activeMsg) activeMsg = null;
+      if (cals[i] === answerFirst) answerFirst = null;
+      cals[i].parentNode.removeChild(cals[i]);
+    }
   }
 
   // Render a batch of messages (or a single pushed one) and update the UI.
@@ -544,8 +656,13 @@
     }
     if (!last) return;
     stopAwaiting(); // also applies the controls state
-    revealMessage(last);
+    revealAnswer();
     if (focusLost) restoreFocus();
+  }
+
+  // The parent acts: what comes next is a new answer.
+  function startAnswer() {
+    answerOpen = false;
   }
 
   // ---------------------------------------------------------------- focus
@@ -601,6 +718,7 @@
     bubble.appendChild(document.createTextNode(secret ? SECRET_MASK : text));
     node.appendChild(bubble);
     appendToLog(node);
+    startAnswer();
     scrollToBottom();
   }
 
@@ -693,8 +811,10 @@
     });
   }
 
-  function catchUp() {
-    var url = INBOX_URL + "?after=" + encodeURIComponent(lastId !== null ? lastId : "0");
+  // GET the history (after an id, or the last messages). Resolves to the parsed body,
+  // {"status": 404} for an unknown conversation, or null when the server is unreachable.
+  function fetchHistory(after) {
+    var url = HISTORY_URL + (after !== null ? "?after=" + encodeURIComponent(after) : "");
     return fetch(url, {
       credentials: "same-origin",
       cache: "no-store",
@@ -702,16 +822,45 @@
     })
       .then(function (res) {
         return readJson(res).then(function (data) {
-          if (res.ok) {
-            if (data && Array.isArray(data.messages) && data.messages.length) handleMessages(data.messages);
-          } else if (res.status === 404) {
-            restart();
-          }
+          if (res.ok && data && Array.isArray(data.messages)) return data;
+          return { status: res.status, messages: [] };
         });
       })
       .catch(function () {
-        /* the socket close handler will retry */
+        return null;
       });
+  }
+
+  // The history starts at `from` (a login or logout since): drop what came before it.
+  function applyHistoryStart(from) {
+    var start = msgIdNum(from);
+    if (start === null) return;
+    var bots = els.log.querySelectorAll(".msg-bot[data-id]");
+    for (var i = 0; i < bots.length; i++) {
+      var shown = msgIdNum(bots[i].getAttribute("data-id"));
+      if (shown !== null && shown < start) {
+        clearLog();
+        return;
+      }
+    }
+  }
+
+  function showHistory(data) {
+    applyHistoryStart(data.from);
+    if (data.messages.length) handleMessages(data.messages);
+  }
+
+  // What was missed while the socket was down, a page (HISTORY_PAGE messages) at a time.
+  function catchUp(round) {
+    round = round || 0;
+    return fetchHistory(lastId).then(function (data) {
+      if (!data) return; // the socket close handler will retry
+      if (data.status === 404) restart();
+      else if (!data.status) {
+        showHistory(data);
+        if (data.messages.length >= HISTORY_PAGE && round < 20) return catchUp(round + 1);
+      }
+    });
   }
 
   function wsUrl() {
@@ -898,19 +1047,29 @@
     start(0);
   }
 
-  // First contact: "show me where I am", retried with back-off until it works.
+  // First contact: the conversation's recent messages when it has some (its buttons still
+  // work: no turn is run, so other open pages keep theirs), else "show me where I am";
+  // retried with back-off until it works.
   function start(attempt) {
-    postTurn({ conversation: null, text: "" }, { isInitial: true, quiet: attempt > 0 }).then(function (ok) {
-      if (ok || restarting || wsStarted) {
-        if (!wsStarted) connect();
-        return;
-      }
-      var delay = Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, attempt));
-      setStatus(t("reconnecting"));
-      setTimeout(function () {
-        start(attempt + 1);
-      }, delay);
-    });
+    fetchHistory(null)
+      .then(function (data) {
+        if (data && !data.status && data.messages.length) {
+          showHistory(data);
+          return true;
+        }
+        return postTurn({ conversation: null, text: "" }, { isInitial: true, quiet: attempt > 0 });
+      })
+      .then(function (ok) {
+        if (ok || restarting || wsStarted) {
+          if (!wsStarted) connect();
+          return;
+        }
+        var delay = Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, attempt));
+        setStatus(t("reconnecting"));
+        setTimeout(function () {
+          start(attempt + 1);
+        }, delay);
+      });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
