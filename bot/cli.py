@@ -17,6 +17,7 @@ from booking.clock import clock_from_env
 from booking.db import Database, normalise_url
 from booking.migrate import upgrade
 from bot.settings import DEFAULT_HOST, DEFAULT_PORT, WILDCARD_HOSTS, Settings, served_url
+from dialogs.i18n import check_catalogues
 
 log = logging.getLogger("ribambelle")
 
@@ -120,6 +121,7 @@ def _export(settings: Settings, what: str, fmt: str, output: Path | None) -> Non
 def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     from bot.app import build_app
 
+    check_catalogues()  # English must answer in English, or not start at all
     if demo:
         upgrade(settings.database_url)
         _load_demo(settings)
@@ -180,6 +182,7 @@ def _lan_address() -> str | None:
 
 
 def _worker(settings: Settings) -> None:
+    check_catalogues()  # notices are written in each household's language
     """The background jobs alone: hold sweeps, payment reconciliation, reminders and the
     outbox (web inbox and e-mail; Telegram messages are left to `serve`)."""
     from bot.app import build_app

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cache
+from io import BytesIO
 from pathlib import Path
 
 from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 from booking.money import format_cents
 
+#: Where the catalogues are: compiled into the package when it is built (a wheel, `pip install
+#: .`, see setup.py), else the source tree's locales/ (the .mo that `make` compiles, or the .po).
+BUNDLED_DIR = Path(__file__).resolve().parent / "catalogues"
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "ribambelle"
 LOCALES = ("fr", "en")
@@ -22,11 +28,42 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention for deferred
     return message
 
 
+class MissingCatalogue(RuntimeError):
+    """A supported language has no catalogue: English would silently answer in French."""
+
+
 @cache
 def _translations(locale: str) -> NullTranslations:
     if locale == DEFAULT_LOCALE:
         return NullTranslations()
-    return Translations.load(str(LOCALES_DIR), [locale], DOMAIN)
+    for folder in (BUNDLED_DIR, LOCALES_DIR):
+        compiled = folder / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        source = folder / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+        if compiled.exists() and (
+            not source.exists() or compiled.stat().st_mtime >= source.stat().st_mtime
+        ):
+            with compiled.open("rb") as mo:
+                return Translations(mo, domain=DOMAIN)
+        if source.exists():  # not compiled (no `make`), or compiled before the last edit
+            return Translations(BytesIO(_compiled(source)), domain=DOMAIN)
+    raise MissingCatalogue(
+        f"no {locale!r} catalogue in {BUNDLED_DIR} or {LOCALES_DIR}: reinstall the package"
+    )
+
+
+def _compiled(source: Path) -> bytes:
+    """The .po compiled in memory, fuzzy entries left out as `pybabel compile` does."""
+    with source.open("rb") as po:
+        catalog = read_po(po, locale=source.parent.parent.name)
+    out = BytesIO()
+    write_mo(out, catalog, use_fuzzy=False)
+    return out.getvalue()
+
+
+def check_catalogues() -> None:
+    """Load every language's catalogue now: a missing one stops the start-up, loudly."""
+    for locale in LOCALES:
+        _translations(locale)
 
 
 def pick_locale(*candidates: str | None) -> str:
