@@ -20,6 +20,7 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -168,12 +169,23 @@ class _Spec(BaseModel):
 
 class PaymentSpec(_Spec):
     """How the town takes payments by link. Secrets (keys, passwords) belong in the
-    environment (RIBAMBELLE_EOPAYMENT_OPTIONS), not in this file."""
+    environment (RIBAMBELLE_EOPAYMENT_OPTIONS), not in this file.
 
-    provider: Literal["sandbox", "eopayment"] = "sandbox"
+    No provider, no online payment: the test-card sandbox is never a default (a town would
+    go live confirming bookings that nobody paid), it is asked for by name."""
+
+    provider: Literal["sandbox", "eopayment"] | None = None
     backend: str | None = Field(None, max_length=32)  # eopayment: payfip_ws, tipi, payzen…
     options: dict[str, str] = Field(default_factory=dict)  # eopayment: numcli, saisie…
     service_url: str | None = Field(None, max_length=500)  # PayFiP web service address
+
+    @model_validator(mode="after")
+    def _backend_of_eopayment(self) -> PaymentSpec:
+        if self.provider == "eopayment" and not self.backend:
+            raise ValueError("provider eopayment needs a backend (e.g. payfip_ws)")
+        if self.provider != "eopayment" and (self.backend or self.options or self.service_url):
+            raise ValueError("backend, options and service_url are only for provider eopayment")
+        return self
 
 
 class StructureSpec(_Spec):

@@ -233,6 +233,8 @@ def demo_catalogue(now: datetime) -> dict[str, Any]:
             "coupon_price": "2,50",
             "reminder_hour": 18,
             "school_zone": DEMO_ZONE,
+            # The demo takes no money: it opts into the test-card sandbox explicitly.
+            "payment": {"provider": "sandbox"},
         },
         "holidays": _holidays(year),
         "activities": [

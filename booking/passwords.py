@@ -37,15 +37,16 @@ def hash_password(password: str) -> str:
 
 
 @cache
-def _dummy_hash() -> str:
-    return _hasher.hash("no such guardian")
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Made by the hasher in use, so that verifying it costs what verifying a stored hash does.
+    return hasher.hash("no such guardian")
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether `password` matches the stored hash (argon2-cffi's argument order).
 
-    Without a hash (unknown login) a dummy hash is checked all the same, so that the time
-    taken does not tell which logins exist.
+    Without a hash (unknown login) a dummy hash, made with the same parameters, is checked
+    all the same, so that the time taken does not tell which logins exist.
 
     Args:
         password_hash: the encoded hash from `hash_password`, or None.
@@ -55,7 +56,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         True on a match; False on a mismatch, a missing or a malformed hash (never raises).
     """
     try:
-        matches = _hasher.verify(password_hash or _dummy_hash(), password)
+        matches = _hasher.verify(password_hash or _dummy_hash(_hasher), password)
     except (VerificationError, InvalidHashError):
         return False
     return matches and password_hash is not None

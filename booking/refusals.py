@@ -41,6 +41,7 @@ class Refusal(enum.StrEnum):
     WEAK_PASSWORD = "weak_password"  # min_length
     COUPONS_NOT_SOLD = "coupons_not_sold"  # the structure sells no coupons online
     NOTHING_OWED = "nothing_owed"
+    PAYMENT_NOT_OPEN = "payment_not_open"  # the town has no payment provider configured
 
 
 class Refused(Exception):

@@ -16,6 +16,7 @@ from bot.notify.email import Mailer, SmtpSettings
 from bot.notify.worker import OutboxWorker, outbox_counts
 from bot.payments.base import Providers
 from bot.payments.eopayment_provider import EopaymentProvider
+from bot.payments.opening import mount_sandbox, sandbox_opening_ctx
 from bot.payments.routes import setup_payment_routes
 from bot.payments.sandbox import SandboxProvider
 from bot.scheduler import scheduler_ctx
@@ -35,11 +36,13 @@ from bot.web.keys import (
     PROVIDERS,
     PUSH_HUB,
     SETTINGS,
+    SOCKET_CAPS,
     TURN_LIMITER,
 )
 from bot.web.legal import setup_legal_routes
 from bot.web.push import WebPushHub
 from bot.web.ratelimit import RateLimiter
+from bot.web.security import SocketCaps, setup_security
 from dialogs.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,8 @@ async def index(_request: web.Request) -> web.FileResponse:
 
 
 def build_providers(app: web.Application, settings: Settings) -> Providers:
-    """The sandbox always (the default provider); eopayment for structures that ask for it."""
+    """eopayment for structures that ask for it; the test-card sandbox only when opted into
+    (RIBAMBELLE_PAYMENT_SANDBOX=1, or a town's catalogue saying `provider: sandbox`)."""
     providers = Providers()
     secret = settings.payment_secret
     if secret is None:
@@ -76,8 +80,9 @@ def build_providers(app: web.Application, settings: Settings) -> Providers:
             "key of this process only (set it when running several processes)"
         )
     sandbox = SandboxProvider(app[DATABASE], app[CLOCK], settings.public_url, secret)
-    providers.register(sandbox)
-    app.router.add_routes(sandbox.routes())
+    if settings.payment_sandbox:
+        mount_sandbox(app, providers, sandbox)
+    app.cleanup_ctx.append(sandbox_opening_ctx(sandbox))
     eopayment = EopaymentProvider.from_env(settings.environ)
     providers.register(eopayment)
 
@@ -126,6 +131,8 @@ def build_app(
         settings.new_chats_per_minute / 60, max(1, settings.new_chats_per_minute // 4)
     )
     app[PUSH_HUB] = WebPushHub()
+    app[SOCKET_CAPS] = SocketCaps(settings.sockets_per_address, settings.sockets_per_conversation)
+    setup_security(app)
     app[DELIVERIES] = Deliveries(app[DATABASE], app[CLOCK])
     app[DELIVERIES].register(WebDelivery(app[PUSH_HUB], app[DATABASE], app[CLOCK]))
     app[OUTBOX] = build_outbox(app, settings)

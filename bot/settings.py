@@ -30,6 +30,14 @@ def served_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def trusted_proxies(listed: str) -> frozenset[str]:
+    """The comma-separated proxy addresses of RIBAMBELLE_TRUSTED_PROXIES, normalised (a typo
+    is an error at start-up, not a proxy silently distrusted)."""
+    return frozenset(
+        str(ipaddress.ip_address(part.strip())) for part in listed.split(",") if part.strip()
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every `RIBAMBELLE_*` variable the product reads (listed in the README)."""
@@ -46,12 +54,17 @@ class Settings:
     telegram_chat_rate: float = 1.0  # messages per second to one chat
     smtp_url: str | None = None
     payment_secret: str | None = None
+    payment_sandbox: bool = False  # mount the test-card sandbox even where no town asks for it
     sweep_seconds: float = 30.0
     payment_check_seconds: float = 30.0
     outbox_seconds: float = 5.0
     chat_turns_per_second: float = 5.0
     chat_burst: int = 15
     new_chats_per_minute: int = 60
+    chat_idle_days: float = 30.0  # a logged-in web conversation idle longer is logged out
+    trusted_proxies: frozenset[str] = frozenset()  # peers whose X-Forwarded-For is believed
+    sockets_per_address: int = 20
+    sockets_per_conversation: int = 8
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -75,12 +88,17 @@ class Settings:
             telegram_chat_rate=float(get("TELEGRAM_CHAT_RATE") or 1),
             smtp_url=get("SMTP_URL"),
             payment_secret=get("PAYMENT_SECRET"),
+            payment_sandbox=(get("PAYMENT_SANDBOX") or "").lower() in {"1", "true", "yes", "on"},
             sweep_seconds=float(get("SWEEP_SECONDS") or 30),
             payment_check_seconds=float(get("PAYMENT_CHECK_SECONDS") or 30),
             outbox_seconds=float(get("OUTBOX_SECONDS") or 5),
             chat_turns_per_second=float(get("CHAT_TURNS_PER_SECOND") or 5),
             chat_burst=int(get("CHAT_BURST") or 15),
             new_chats_per_minute=int(get("NEW_CHATS_PER_MINUTE") or 60),
+            chat_idle_days=float(get("CHAT_IDLE_DAYS") or 30),
+            trusted_proxies=trusted_proxies(get("TRUSTED_PROXIES") or ""),
+            sockets_per_address=int(get("SOCKETS_PER_ADDRESS") or 20),
+            sockets_per_conversation=int(get("SOCKETS_PER_CONVERSATION") or 8),
             environ={k: v for k, v in env.items() if k.startswith("RIBAMBELLE_")},
         )
 

@@ -164,6 +164,11 @@ def explain(t: Translator, refused: Refused) -> str:
         return t._("La mairie ne vend pas de coupons en ligne.")
     if code is Refusal.NOTHING_OWED:
         return t._("Vous ne devez rien à la mairie.")
+    if code is Refusal.PAYMENT_NOT_OPEN:
+        return t._(
+            "Le paiement en ligne n'est pas encore ouvert : cette activité ne peut pas "
+            "encore être réservée ici. Renseignez-vous auprès de la mairie."
+        )
     if code is Refusal.INVALID_AMOUNT and p.get("coupons"):
         return t._(
             "Choisissez entre {minimum} et {maximum} coupons.",

@@ -82,6 +82,8 @@ async def structure(
         blocks_debtors=blocks_debtors,
         hold_minutes=hold_minutes,
         waitlist_hold_minutes=waitlist_hold_minutes,
+        # Test towns opt into the test-card sandbox: no town gets it by default.
+        payment_settings={"provider": "sandbox"},
     )
     db.add(row)
     await db.flush()

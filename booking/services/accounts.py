@@ -1,20 +1,25 @@
-"""Guardians' accounts: log in with a limit on wrong passwords, first-login password and terms."""
+"""Guardians' accounts: log in with growing waits after wrong passwords, first-login password
+and terms."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Guardian
 from booking.passwords import hash_password, needs_rehash, off_loop, verify_password
 from booking.refusals import Refusal, Refused
 
-MAX_FAILED_LOGINS = 5
-LOCK_DURATION = timedelta(minutes=15)
+MAX_FAILED_LOGINS = 5  # wrong passwords in a row before each further try waits
+FIRST_DELAY = timedelta(minutes=1)  # the wait after the MAX_FAILED_LOGINS-th, then doubled
+MAX_DELAY = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
+MAX_UNKNOWN_LOGINS = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,19 +54,92 @@ async def find_guardian(db: AsyncSession, login: str) -> Guardian | None:
     )
 
 
-def _locked(guardian: Guardian | None, now: datetime) -> bool:
-    return (
-        guardian is not None and guardian.locked_until is not None and now < guardian.locked_until
+def retry_delay(failures: int) -> timedelta | None:
+    """The wait before the next try after `failures` wrong passwords in a row.
+
+    Rules: none for the first MAX_FAILED_LOGINS - 1; then FIRST_DELAY, doubled at each
+    further failure up to MAX_DELAY. A wait, not a lock: once it is over, the right password
+    logs in, however many wrong ones a stranger typed (tries during a wait are not counted).
+    """
+    if failures < MAX_FAILED_LOGINS:
+        return None
+    return min(MAX_DELAY, FIRST_DELAY * 2 ** min(failures - MAX_FAILED_LOGINS, 16))
+
+
+def _waiting(next_try_at: datetime | None, now: datetime) -> bool:
+    return next_try_at is not None and now < next_try_at
+
+
+def _refusal_after(failures: int, now: datetime) -> tuple[Refused, datetime | None]:
+    """The answer to the `failures`-th wrong password in a row, and when the next try may come."""
+    delay = retry_delay(failures)
+    if delay is None:
+        return Refused(Refusal.BAD_CREDENTIALS, attempts_left=MAX_FAILED_LOGINS - failures), None
+    return Refused(Refusal.ACCOUNT_LOCKED, until=now + delay), now + delay
+
+
+@dataclass
+class _Tries:
+    failures: int = 0
+    next_try_at: datetime | None = None
+
+
+#: Wrong passwords for logins that do not exist, per database (its pool), in this process.
+#: They get the answers a real login would (tries left, then waits): the answer must not
+#: tell which logins exist. Bounded: forgetting them only lets a prober start afresh.
+_unknown_logins: WeakKeyDictionary[object, dict[str, _Tries]] = WeakKeyDictionary()
+
+
+def _refuse_unknown_login(db: AsyncSession, login: str, now: datetime) -> NoReturn:
+    logins = _unknown_logins.setdefault(db.bind.sync_engine.pool, {})
+    if len(logins) > MAX_UNKNOWN_LOGINS:
+        logins.clear()
+    tries = logins.setdefault(_normal_login(login)[:64], _Tries())
+    if _waiting(tries.next_try_at, now):
+        raise Refused(Refusal.ACCOUNT_LOCKED, until=tries.next_try_at)
+    tries.failures += 1
+    refusal, tries.next_try_at = _refusal_after(tries.failures, now)
+    raise refusal
+
+
+async def _count_failure(db: AsyncSession, guardian: Guardian, now: datetime) -> NoReturn:
+    """Count a wrong password and start the wait its count calls for.
+
+    One UPDATE … RETURNING, not a read-modify-write: two tries at once both count (on
+    PostgreSQL the second waits for the first's row lock, then re-checks the wait).
+    """
+    not_waiting = or_(Guardian.locked_until.is_(None), Guardian.locked_until <= now)
+    failures = await db.scalar(
+        update(Guardian)
+        .where(Guardian.id == guardian.id, not_waiting)
+        .values(failed_logins=Guardian.failed_logins + 1)
+        .returning(Guardian.failed_logins)
+        .execution_options(synchronize_session=False)
     )
+    if failures is None:  # a try committed meanwhile started a wait
+        until = await db.scalar(select(Guardian.locked_until).where(Guardian.id == guardian.id))
+        raise Refused(Refusal.ACCOUNT_LOCKED, until=until)
+    refusal, until = _refusal_after(failures, now)
+    if until is not None:
+        await db.execute(
+            update(Guardian)
+            .where(
+                Guardian.id == guardian.id,
+                or_(Guardian.locked_until.is_(None), Guardian.locked_until < until),
+            )
+            .values(locked_until=until)
+            .execution_options(synchronize_session=False)
+        )
+    raise refusal
 
 
 async def check_password(
     guardian: Guardian | None, login: str, password: str, now: datetime
-) -> PasswordCheck | None:
+) -> PasswordCheck:
     """Verify a login's password ahead of `authenticate`, with no transaction open.
 
-    Rules: an unknown login is verified against a dummy hash all the same (same time taken);
-    a locked account is not verified at all (None: `authenticate` refuses it as it is).
+    Rules: an unknown login is verified against a dummy hash, and a login that must wait is
+    verified too: the time taken tells neither apart from a wrong password.
 
     Args:
         guardian: the guardian `find_guardian` read for `login` (None: unknown login).
@@ -72,8 +150,6 @@ async def check_password(
     Returns:
         The verdict, with the rehashed password when the stored hash's parameters are old.
     """
-    if _locked(guardian, now):
-        return None
     stored = guardian.password_hash if guardian is not None else None
     matches = await off_loop(verify_password, stored, password)
     new_hash = None
@@ -124,31 +200,26 @@ async def authenticate(
 ) -> Guardian:
     """The guardian whose login and password match.
 
-    Rules: an unknown login and a wrong password get the same refusal (no way to probe for
-    logins); after MAX_FAILED_LOGINS wrong passwords in a row the account is locked for
-    LOCK_DURATION, even to the right password. Hashing runs off the event loop, and before
-    the transaction when `checked` (from `check_password`) was computed against the hash
-    still stored; the failures are counted here, under the transaction's lock.
+    Rules: an unknown login gets the answers a known one would (same refusal, same tries
+    left, same waits, same argon2 work), so that nobody can probe for logins; after
+    MAX_FAILED_LOGINS wrong passwords in a row each further try waits `retry_delay`, even
+    with the right password, and the failures are counted atomically (`_count_failure`).
+    Hashing runs off the event loop, and before the transaction when `checked` (from
+    `check_password`) was computed against the hash still stored.
     """
     guardian = await find_guardian(db, login)
-    if _locked(guardian, now):
-        raise Refused(Refusal.ACCOUNT_LOCKED, until=guardian.locked_until)
     stored = guardian.password_hash if guardian is not None else None
     verdict = checked.verdict(stored, _normal_login(login)) if checked is not None else None
     fresh = checked.new_hash if verdict is not None else None
     if verdict is None:
+        # Even for a login that must wait: the time taken must not tell it apart.
         verdict = await off_loop(verify_password, stored, password)
+    if guardian is None:
+        _refuse_unknown_login(db, login, now)
+    if _waiting(guardian.locked_until, now):
+        raise Refused(Refusal.ACCOUNT_LOCKED, until=guardian.locked_until)
     if not verdict:
-        if guardian is None:
-            raise Refused(Refusal.BAD_CREDENTIALS, attempts_left=None)
-        guardian.failed_logins += 1
-        if guardian.failed_logins >= MAX_FAILED_LOGINS:
-            guardian.failed_logins = 0
-            guardian.locked_until = now + LOCK_DURATION
-            raise Refused(Refusal.ACCOUNT_LOCKED, until=guardian.locked_until)
-        raise Refused(
-            Refusal.BAD_CREDENTIALS, attempts_left=MAX_FAILED_LOGINS - guardian.failed_logins
-        )
+        await _count_failure(db, guardian, now)
     guardian.failed_logins = 0
     guardian.locked_until = None
     if needs_rehash(guardian.password_hash):

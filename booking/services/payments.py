@@ -178,7 +178,12 @@ def _new_payment(
 
 
 def provider_of(structure: Structure) -> str:
-    return str((structure.payment_settings or {}).get("provider") or "sandbox")
+    """The town's payment provider; a town that names none takes no money online (the
+    sandbox is opt-in: the demo town and the tests name it)."""
+    provider = (structure.payment_settings or {}).get("provider")
+    if not provider:
+        raise Refused(Refusal.PAYMENT_NOT_OPEN)
+    return str(provider)
 
 
 def _item(booking: Booking, session: Session) -> dict[str, Any]:

@@ -275,9 +275,17 @@ async def pay_start(request: web.Request) -> web.Response:
     redirect = payment.details.get("redirect_url")
     if payment.provider_reference is None or not redirect:
         provider = app[PROVIDERS].get(payment.provider)
-        if provider is None:
+        if provider is None:  # e.g. the sandbox, not opted into: never a silent default
             log.error("payment %s: provider %r is not configured", payment.id, payment.provider)
-            return unavailable
+            return page(
+                t,
+                town=context.merchant,
+                title=t._("Le paiement en ligne n'est pas encore ouvert"),
+                body="<p>"
+                + html.escape(t._("Rien n'a été payé. Renseignez-vous auprès de la mairie."))
+                + f"</p><div class='actions'>{ways_back(request, t)}</div>",
+                status=503,
+            )
         public = app[SETTINGS].public_url
         order = PaymentOrder(
             order_id=order_id(payment),

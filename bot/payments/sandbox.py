@@ -51,6 +51,12 @@ def sign(secret: str, reference: str, timestamp: str) -> str:
     ).hexdigest()
 
 
+def decision_token(secret: str, reference: str) -> str:
+    """The token the sandbox's own page carries for one payment: knowing a reference alone
+    (it travels in URLs and logs) must not be enough to mark a payment paid."""
+    return hmac.new(secret.encode(), f"decide|{reference}".encode(), hashlib.sha256).hexdigest()
+
+
 class SandboxProvider:
     name = "sandbox"
 
@@ -156,6 +162,7 @@ class SandboxProvider:
         else:
             body = f"""
 <form method="post">
+  <input type="hidden" name="token" value="{decision_token(self.secret, row.reference)}">
   <label>Numéro de carte (test)
     <input name="card" inputmode="numeric" autocomplete="off" value="{ACCEPTED_CARD}"></label>
   <p class="hint">Carte de test acceptée : {ACCEPTED_CARD} ; refusée : {REFUSED_CARD}.</p>
@@ -184,6 +191,11 @@ button{{font-size:1.1rem;padding:.6rem 1rem;margin:.5rem .5rem 0 0}}.secondary{{
         reference = request.match_info["reference"][:64]
         row = await self._row(reference)
         form = await request.post()
+        token = str(form.get("token", ""))
+        expected = decision_token(self.secret, reference)
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            log.warning("sandbox decision on %s without its token (%s)", reference, request.remote)
+            raise web.HTTPForbidden(text="Jeton de paiement invalide.")
         decision = str(form.get("decision", ""))
         card = "".join(ch for ch in str(form.get("card", "")) if ch.isdigit())
         if decision == "abandon":

@@ -1,5 +1,8 @@
 """The web chat API: POST /api/chat/turn, GET /api/chat/inbox, GET /api/chat/history, the
-WebSocket /api/chat/ws."""
+WebSocket /api/chat/ws.
+
+The conversation token travels in the HttpOnly cookie or a body (a turn, a socket's first
+frame), never in a URL: URLs end up in access logs, proxies' logs and browser histories."""
 
 from __future__ import annotations
 
@@ -8,12 +11,14 @@ import json
 import logging
 import re
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from booking.services.conversations import find_conversation, history, pushed_after
 from bot.web.errors import json_error
+from bot.web.idle import forget_idle_household
 from bot.web.keys import (
     CLOCK,
     DATABASE,
@@ -21,9 +26,11 @@ from bot.web.keys import (
     NEW_CHAT_LIMITER,
     PUSH_HUB,
     SETTINGS,
+    SOCKET_CAPS,
     TURN_LIMITER,
 )
 from bot.web.messages import message_json
+from bot.web.security import client_address, origin_allowed
 from dialogs.engine import Incoming
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,7 @@ MAX_TEXT = 2000
 MAX_PAYLOAD = 64
 FIELDS = {"conversation", "text", "button"}
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what secrets.token_urlsafe makes
+FIRST_FRAME_SECONDS = 10.0  # a socket opened without the cookie names its conversation by then
 
 
 class BadRequest(Exception):
@@ -49,7 +57,7 @@ def conversation_key(token: str) -> str:
 
 
 def well_formed(token: object) -> bool:
-    """A token from a body, a cookie or a query: anything else never names a conversation."""
+    """A token from a body or a cookie: anything else never names a conversation."""
     return isinstance(token, str) and TOKEN.fullmatch(token) is not None
 
 
@@ -104,7 +112,8 @@ async def resolve_token(request: web.Request, token: str | None) -> tuple[str, b
     cookie = request.cookies.get(COOKIE)
     if well_formed(cookie) and await _known(request.app, cookie) is not None:
         return cookie, False
-    if not request.app[NEW_CHAT_LIMITER].allow(request.remote or "?"):
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    if not request.app[NEW_CHAT_LIMITER].allow(address):
         raise BadRequest(429, "too_many_requests", "Too many new conversations; try again later.")
     return secrets.token_urlsafe(32), True
 
@@ -112,6 +121,14 @@ async def resolve_token(request: web.Request, token: str | None) -> tuple[str, b
 async def run_turn(request: web.Request, token: str, incoming: Incoming) -> list[dict[str, Any]]:
     if not request.app[TURN_LIMITER].allow(token):
         raise BadRequest(429, "too_many_requests", "Slow down: too many messages at once.")
+    settings = request.app[SETTINGS]
+    await forget_idle_household(
+        request.app[DATABASE],
+        CHANNEL,
+        conversation_key(token),
+        request.app[CLOCK].now(),
+        timedelta(days=settings.chat_idle_days),
+    )
     language = request.headers.get("Accept-Language", "")
     incoming = Incoming(
         text=incoming.text, button=incoming.button, locale_hint=language[:16] or None
@@ -178,8 +195,8 @@ async def post_turn(request: web.Request) -> web.Response:
     return response
 
 
-def _token_from_query(request: web.Request) -> str | None:
-    token = request.query.get("conversation") or request.cookies.get(COOKIE)
+def _token_from_cookie(request: web.Request) -> str | None:
+    token = request.cookies.get(COOKIE)
     return token if well_formed(token) else None
 
 
@@ -190,8 +207,9 @@ def _message_id(text: str) -> int | None:
 
 
 async def _reader(request: web.Request) -> tuple[int, int | None]:
-    """(conversation id, `after`) of a GET from the cookie or ?conversation=."""
-    token = _token_from_query(request)
+    """(conversation id, `after`) of a GET from the cookie (a `conversation` in the query is
+    not read: tokens stay out of URLs)."""
+    token = _token_from_cookie(request)
     after = request.query.get("after")
     after_id = None if after is None else _message_id(after)
     conversation_id = await _known(request.app, token) if token else None
@@ -228,16 +246,88 @@ async def get_history(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """Turns in, replies and pushed messages out, on one socket."""
-    token = _token_from_query(request)
+    """Turns in, replies and pushed messages out, on one socket.
+
+    The cookie names the conversation; without it, the first frame does, either alone
+    (`{"conversation": token}`) or with a turn. Sockets from another site's page are refused,
+    and the open ones are capped per client address and per conversation.
+    """
+    settings = request.app[SETTINGS]
+    if not origin_allowed(request, settings):
+        return json_error(403, "forbidden_origin", "This page may not open the chat.")
+    token = _token_from_cookie(request)
     conversation_id = await _known(request.app, token) if token else None
-    if conversation_id is None:
-        return json_error(404, "unknown_conversation", "Unknown conversation.")
     socket = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_BODY)
-    await socket.prepare(request)
+    if conversation_id is None and not socket.can_prepare(request).ok:
+        return json_error(404, "unknown_conversation", "Unknown conversation.")
+    caps = request.app[SOCKET_CAPS]
+    with caps.address(client_address(request, settings.trusted_proxies)) as allowed:
+        if not allowed:
+            return json_error(429, "too_many_sockets", "Too many open sockets; close some.")
+        pending = None
+        if token is None or conversation_id is None:
+            await socket.prepare(request)
+            first = await _first_frame(request, socket)
+            if first is None:
+                await socket.close()
+                return socket
+            token, conversation_id, pending = first
+        with caps.conversation(conversation_id) as allowed:
+            if not allowed:
+                if not socket.prepared:
+                    return json_error(429, "too_many_sockets", "Too many open sockets; close some.")
+                await socket.send_json(
+                    {"error": "too_many_sockets", "message": "Too many open sockets; close some."}
+                )
+                await socket.close()
+                return socket
+            if not socket.prepared:
+                await socket.prepare(request)
+            await _serve(request, socket, token, conversation_id, pending)
+    return socket
+
+
+async def _first_frame(
+    request: web.Request, socket: web.WebSocketResponse
+) -> tuple[str, int, Incoming | None] | None:
+    """(token, conversation id, a turn to run) from a socket's first frame; None (the client
+    told why) when it names no known conversation in time."""
+    try:
+        frame = await socket.receive(timeout=FIRST_FRAME_SECONDS)
+    except TimeoutError:
+        return None
+    if frame.type is not WSMsgType.TEXT:
+        return None
+    try:
+        body = parse_json(frame.data)
+        incoming: Incoming | None = None
+        if isinstance(body, dict) and set(body) == {"conversation"}:
+            token = body["conversation"]
+            if not well_formed(token):
+                raise BadRequest(400, "bad_conversation", "conversation must be a token.")
+        else:
+            token, incoming = parse_turn(body)
+        conversation_id = await _known(request.app, token) if token else None
+        if token is None or conversation_id is None:
+            raise BadRequest(404, "unknown_conversation", "Unknown conversation.")
+    except BadRequest as error:
+        await socket.send_json({"error": error.code, "message": error.message})
+        return None
+    return token, conversation_id, incoming
+
+
+async def _serve(
+    request: web.Request,
+    socket: web.WebSocketResponse,
+    token: str,
+    conversation_id: int,
+    pending: Incoming | None,
+) -> None:
     hub = request.app[PUSH_HUB]
     hub.attach(conversation_id, socket)
     try:
+        if pending is not None:
+            await _socket_turn(request, socket, token, pending)
         async for frame in socket:
             if frame.type is not WSMsgType.TEXT:
                 if frame.type is WSMsgType.ERROR:
@@ -245,23 +335,35 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await socket.send_json({"error": "bad_frame", "message": "Send JSON text frames."})
                 continue
             try:
-                frame_token, incoming = parse_turn(parse_json(frame.data))
+                body = parse_json(frame.data)
+                if body == {"conversation": token}:
+                    continue  # a client naming its conversation though the cookie did
+                frame_token, incoming = parse_turn(body)
                 if frame_token is not None and frame_token != token:
                     raise BadRequest(
                         400, "bad_conversation", "This socket belongs to another conversation."
                     )
-                # The replies reach this socket through the hub, with every other open page.
-                await run_turn(request, token, incoming)
             except BadRequest as error:
                 await socket.send_json({"error": error.code, "message": error.message})
-            except Exception:
-                log.exception("turn failed on the web socket")
-                await socket.send_json(
-                    {"error": "internal_error", "message": "Internal error, please try again."}
-                )
+                continue
+            await _socket_turn(request, socket, token, incoming)
     finally:
         hub.detach(conversation_id, socket)
-    return socket
+
+
+async def _socket_turn(
+    request: web.Request, socket: web.WebSocketResponse, token: str, incoming: Incoming
+) -> None:
+    try:
+        # The replies reach this socket through the hub, with every other open page.
+        await run_turn(request, token, incoming)
+    except BadRequest as error:
+        await socket.send_json({"error": error.code, "message": error.message})
+    except Exception:
+        log.exception("turn failed on the web socket")
+        await socket.send_json(
+            {"error": "internal_error", "message": "Internal error, please try again."}
+        )
 
 
 async def close_sockets(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from bot.payments.base import Providers
 from bot.settings import Settings
 from bot.web.push import WebPushHub
 from bot.web.ratelimit import RateLimiter
+from bot.web.security import SocketCaps
 from dialogs.engine import Engine
 
 DATABASE = web.AppKey("database", Database)
@@ -24,3 +25,4 @@ PUSH_HUB = web.AppKey("push_hub", WebPushHub)
 DELIVERIES = web.AppKey("deliveries", Deliveries)
 PROVIDERS = web.AppKey("providers", Providers)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
+SOCKET_CAPS = web.AppKey("socket_caps", SocketCaps)

@@ -41,6 +41,9 @@ class WebPushHub:
             if not sockets:
                 del self._sockets[conversation_id]
 
+    def open_sockets(self, conversation_id: int) -> int:
+        return len(self._sockets.get(conversation_id, ()))
+
     async def close_all(self) -> None:
         """Close every open socket (the server stops): pages reconnect to the next one."""
         for sockets in list(self._sockets.values()):

@@ -1262,3 +1262,21 @@ def test_every_refusal_the_services_raise_is_exercised_here():
     raised |= set(re.findall(r"Refusal\.([A-Z_]+)", rules.read_text()))
     here = set(re.findall(r"Refusal\.([A-Z_]+)", Path(__file__).read_text()))
     assert raised - here == set()
+
+
+async def test_a_town_naming_no_payment_provider_refuses_a_day_paid_online_before_holding_it(
+    database, clock
+):
+    town = await build_town(database, clock)
+    async with database.writing() as db:
+        structure = await db.get(type(town.structure), town.structure.id)
+        structure.payment_settings = {}  # no `payment:` in its catalogue: no money online
+        paid = await b.activity(db, structure, mode=PaymentMode.IMMEDIATE)
+        day = await b.session(db, paid)
+    refusal = await refused(
+        add_to_basket_as(database, town.family.actor, town.family.child.id, day.id, clock.now())
+    )
+    assert refusal.code is Refusal.PAYMENT_NOT_OPEN
+    async with database.reading() as db:
+        held = (await db.scalars(select(Booking).where(Booking.session_id == day.id))).all()
+    assert held == []

@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 import pytest
-from aiohttp import DummyCookieJar
+from aiohttp import ClientWebSocketResponse, DummyCookieJar, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,7 +25,7 @@ from booking.services.conversations import find_conversation
 from bot.app import build_app
 from bot.settings import Settings
 from bot.web.chat_api import COOKIE, conversation_key
-from bot.web.keys import NEW_CHAT_LIMITER, PUSH_HUB, TURN_LIMITER
+from bot.web.keys import DATABASE, NEW_CHAT_LIMITER, PUSH_HUB, TURN_LIMITER
 from dialogs.replies import Reply
 from tests import builders
 
@@ -111,6 +111,21 @@ async def make_client(sqlite_database: Database, clock: FrozenClock) -> AsyncIte
 @pytest.fixture
 async def client(make_client: MakeClient, town: Town) -> TestClient:
     return await make_client()
+
+
+async def open_socket(client: TestClient, token: str | None) -> ClientWebSocketResponse:
+    """A WebSocket naming its conversation in its first frame (tokens never go in URLs)."""
+    if token is None:
+        return await client.ws_connect("/api/chat/ws")
+    hub, conversation = client.app[PUSH_HUB], await conversation_id(client.app[DATABASE], token)
+    before = hub.open_sockets(conversation)
+    socket = await client.ws_connect("/api/chat/ws")
+    await socket.send_json({"conversation": token})
+    for _ in range(500):  # the server reads the first frame: wait until it bound the socket
+        if hub.open_sockets(conversation) > before:
+            break
+        await asyncio.sleep(0.01)
+    return socket
 
 
 class Chat:
@@ -387,7 +402,7 @@ async def test_a_bad_websocket_frame_gets_an_error_frame_and_the_socket_stays_us
     client = await make_client(cookies=False)
     chat = Chat(client)
     await chat.start()
-    socket = await client.ws_connect(f"/api/chat/ws?conversation={chat.token}")
+    socket = await open_socket(client, chat.token)
     try:
         bad_frames = [
             ("not json", "bad_json"),
@@ -417,14 +432,14 @@ async def test_a_websocket_for_an_unknown_conversation_is_refused(
     make_client: MakeClient, town: Town
 ) -> None:
     client = await make_client(cookies=False)
-    response = await client.get("/api/chat/ws?conversation=no-such-conversation")
-    assert response.status == 404
-    assert (await response.json())["error"] == "unknown_conversation"
     response = await client.get("/api/chat/ws")
     assert response.status == 404
-
-
-# Pushed messages --------------------------------------------------------------------------
+    assert (await response.json())["error"] == "unknown_conversation"
+    for first in ({"conversation": "no-such-conversation"}, {"conversation": None, "text": ""}):
+        socket = await open_socket(client, None)
+        await socket.send_json(first)
+        assert (await socket.receive_json(timeout=5))["error"] == "unknown_conversation"
+        assert (await socket.receive(timeout=5)).type is WSMsgType.CLOSE
 
 
 async def test_a_pushed_message_appears_once_in_the_inbox(
@@ -442,7 +457,7 @@ async def test_a_pushed_message_appears_once_in_the_inbox(
     assert int(pushed["id"]) == last_seen + 1
 
     response = await client.get(
-        "/api/chat/inbox", params={"conversation": chat.token, "after": str(last_seen)}
+        "/api/chat/inbox", params={"after": str(last_seen)}, cookies={COOKIE: chat.token}
     )
     assert response.status == 200
     inbox = (await response.json())["messages"]
@@ -450,7 +465,7 @@ async def test_a_pushed_message_appears_once_in_the_inbox(
     assert inbox[0] == pushed
 
     response = await client.get(
-        "/api/chat/inbox", params={"conversation": chat.token, "after": pushed["id"]}
+        "/api/chat/inbox", params={"after": pushed["id"]}, cookies={COOKIE: chat.token}
     )
     assert (await response.json())["messages"] == []
     response = await client.get("/api/chat/inbox", params={"after": "0"})  # the cookie
@@ -465,7 +480,7 @@ async def test_a_pushed_message_reaches_an_open_websocket(
 ) -> None:
     chat = Chat(client)
     await chat.start()
-    socket = await client.ws_connect(f"/api/chat/ws?conversation={chat.token}")
+    socket = await open_socket(client, chat.token)
     try:
         pushed = await client.app[PUSH_HUB].deliver(
             sqlite_database,
@@ -485,7 +500,7 @@ async def test_a_closed_websocket_no_longer_receives_pushes(
 ) -> None:
     chat = Chat(client)
     await chat.start()
-    socket = await client.ws_connect(f"/api/chat/ws?conversation={chat.token}")
+    socket = await open_socket(client, chat.token)
     await socket.close()
     await asyncio.sleep(0.05)
     pushed = await client.app[PUSH_HUB].deliver(
@@ -574,11 +589,11 @@ async def test_an_unknown_conversation_token_is_404_everywhere(client: TestClien
     status, error = await post_raw(client, '{"conversation": "no-such-token", "button": "a.0"}')
     assert status == 404
     response = await client.get(
-        "/api/chat/inbox", params={"conversation": "no-such-token", "after": "0"}
+        "/api/chat/inbox", params={"after": "0"}, cookies={COOKIE: "no-such-token"}
     )
     assert response.status == 404
     assert (await response.json())["error"] == "unknown_conversation"
-    response = await client.get("/api/chat/inbox", params={"conversation": "x" * 500})
+    response = await client.get("/api/chat/inbox", cookies={COOKIE: "x" * 500})
     assert response.status == 404
 
 
@@ -629,7 +644,7 @@ async def test_after_must_be_a_message_id(client: TestClient, town: Town) -> Non
     await chat.start()
     for after in ("abc", "-1", "1.5", "", "²", "1" * 13):
         response = await client.get(
-            "/api/chat/inbox", params={"conversation": chat.token, "after": after}
+            "/api/chat/inbox", params={"after": after}, cookies={COOKIE: chat.token}
         )
         assert response.status == 400, after
         assert (await response.json())["error"] == "bad_after"
@@ -669,7 +684,7 @@ async def test_a_flood_on_the_websocket_gets_429_frames(
     client.app[TURN_LIMITER].clock = lambda: ticks[0]
     chat = Chat(client)
     await chat.start()
-    socket = await client.ws_connect(f"/api/chat/ws?conversation={chat.token}")
+    socket = await open_socket(client, chat.token)
     try:
         await socket.send_json({"text": ""})
         await receive_turn(socket)

@@ -34,6 +34,7 @@ from dialogs.replies import Reply
 from tests.conftest import POSTGRES_URL, _admin, _run_in_thread, _with_database
 from tests.integration import test_chat_api as chat_api
 from tests.integration.test_chat_api import (
+    COOKIE,
     MONDAY_8,
     Chat,
     MakeClient,
@@ -43,6 +44,7 @@ from tests.integration.test_chat_api import (
     conversation_id,
     day_payload,
     ids,
+    open_socket,
     receive_turn,
 )
 
@@ -55,7 +57,7 @@ client = chat_api.client
 
 
 async def history_of(client: TestClient, chat: Chat, **params: str) -> dict:
-    response = await client.get("/api/chat/history", params={"conversation": chat.token, **params})
+    response = await client.get("/api/chat/history", params=params, cookies={COOKIE: chat.token})
     assert response.status == 200, await response.text()
     return await response.json()
 
@@ -125,7 +127,7 @@ async def test_after_a_logout_nothing_of_the_household_comes_back(
     for after in ("0", str(int(pushed["id"]) - 1)):
         caught_up = await history_of(client, chat, after=after)
         assert ids(caught_up["messages"]) == ids(logout)
-    inbox = await client.get("/api/chat/inbox", params={"conversation": chat.token, "after": "0"})
+    inbox = await client.get("/api/chat/inbox", params={"after": "0"}, cookies={COOKIE: chat.token})
     assert (await inbox.json())["messages"] == []
 
     # The next person logs in on the same tablet: the history starts at their login.
@@ -144,8 +146,8 @@ async def test_every_open_page_receives_the_replies_of_a_turn_sent_by_another(
     client = await make_client(cookies=False)
     chat = Chat(client)
     await chat.log_in(town.dupont_login)
-    first = await client.ws_connect(f"/api/chat/ws?conversation={chat.token}")
-    second = await client.ws_connect(f"/api/chat/ws?conversation={chat.token}")
+    first = await open_socket(client, chat.token)
+    second = await open_socket(client, chat.token)
     try:
         # A turn over the first socket reaches both.
         await first.send_json({"button": button_payload(chat.last, "Réserver")})
@@ -165,14 +167,14 @@ async def test_every_open_page_receives_the_replies_of_a_turn_sent_by_another(
 async def test_history_needs_a_known_conversation_and_a_message_id(
     client: TestClient, town: Town
 ) -> None:
-    response = await client.get("/api/chat/history", params={"conversation": "no-such-one"})
+    response = await client.get("/api/chat/history", cookies={COOKIE: "no-such-one"})
     assert response.status == 404
     assert (await response.json())["error"] == "unknown_conversation"
     chat = Chat(client)
     await chat.start()
     for after in ("-1", "x", "1" * 13, "١"):
         response = await client.get(
-            "/api/chat/history", params={"conversation": chat.token, "after": after}
+            "/api/chat/history", params={"after": after}, cookies={COOKIE: chat.token}
         )
         assert response.status == 400, after
         assert (await response.json())["error"] == "bad_after"
@@ -311,7 +313,7 @@ async def test_open_pages_are_told_to_reconnect_when_the_server_stops(
     client = await make_client(cookies=False)
     chat = Chat(client)
     await chat.start()
-    socket = await client.ws_connect(f"/api/chat/ws?conversation={chat.token}")
+    socket = await open_socket(client, chat.token)
     await client.app.shutdown()
     frame = await socket.receive(timeout=10)
     assert frame.type is WSMsgType.CLOSE

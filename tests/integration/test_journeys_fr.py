@@ -115,7 +115,7 @@ async def test_wrong_passwords_lock_the_account_with_a_clear_message(engine, tow
         await parent.login("dupont", "pas-le-bon-1")
         parent.says("incorrect", f"Il vous reste {left} essai")
     await parent.login("dupont", "pas-le-bon-1")
-    parent.says("Trop d'essais", "bloqué jusqu'à 09:15", "contactez la mairie")
+    parent.says("Trop d'essais", "bloqué jusqu'à 09:01", "contactez la mairie")
     await parent.login("dupont")  # the right password does not open a locked account
     parent.says("Trop d'essais").does_not_offer("Réserver")
 

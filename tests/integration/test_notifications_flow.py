@@ -22,10 +22,17 @@ from booking.services.reminders import run_notice_jobs
 from bot import scheduler
 from bot.app import build_app
 from bot.settings import Settings
+from bot.web.chat_api import COOKIE
 from bot.web.keys import OUTBOX
 from tests import builders
 from tests.builders import STAFF, Family
-from tests.integration.test_chat_api import PASSWORD, Chat, Message, password_hash
+from tests.integration.test_chat_api import (
+    PASSWORD,
+    Chat,
+    Message,
+    open_socket,
+    password_hash,
+)
 
 PUBLIC = "https://ribambelle.example"
 
@@ -101,7 +108,7 @@ async def logged_in(client: TestClient, family: Family) -> Chat:
 
 
 async def inbox(client: TestClient, chat: Chat) -> list[Message]:
-    response = await client.get("/api/chat/inbox", params={"conversation": chat.token})
+    response = await client.get("/api/chat/inbox", cookies={COOKIE: chat.token})
     assert response.status == 200
     return (await response.json())["messages"]
 
@@ -169,7 +176,7 @@ async def test_a_session_cancelled_by_the_town_reaches_the_households_inbox_and_
     chat = await logged_in(client, town.dupont)
     await book(sqlite_database, town.dupont, town.canteen[9], clock.now())
     assert await deliver(client) == 1  # the confirmation (booked elsewhere)
-    socket = await client.ws_connect(f"/api/chat/ws?conversation={chat.token}")
+    socket = await open_socket(client, chat.token)
     try:
         async with sqlite_database.writing() as db:
             await cancel_session(

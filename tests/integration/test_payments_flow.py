@@ -211,10 +211,21 @@ async def open_payment(client: TestClient, url: str) -> str:
     return path_of(client, location)
 
 
+async def form_token(client: TestClient, sandbox_page: str) -> str:
+    """The per-payment token the sandbox's page puts in its form, as a browser would send it."""
+    page = await (await client.get(sandbox_page)).text()
+    found = re.search(r'name="token" value="([0-9a-f]+)"', page)
+    assert found, "the sandbox page has no decision token"
+    return found.group(1)
+
+
 async def decide(client: TestClient, sandbox_page: str, decision: str, card: str = "") -> str:
     """Submit the sandbox's form; returns where the payer is sent back (our return page)."""
+    token = await form_token(client, sandbox_page)
     response = await client.post(
-        sandbox_page, data={"decision": decision, "card": card}, allow_redirects=False
+        sandbox_page,
+        data={"decision": decision, "card": card, "token": token},
+        allow_redirects=False,
     )
     assert response.status == 303, await response.text()
     return path_of(client, response.headers["Location"])
@@ -495,10 +506,30 @@ async def test_a_bad_test_card_number_is_refused_by_the_sandbox_page(client, dem
     _, url = await booked_and_confirmed(client)
     sandbox_page = await open_payment(client, url)
 
-    response = await client.post(sandbox_page, data={"decision": "pay", "card": "12"})
+    token = await form_token(client, sandbox_page)
+    response = await client.post(
+        sandbox_page, data={"decision": "pay", "card": "12", "token": token}
+    )
 
     assert response.status == 400
     assert (await the_payment(demo, url)).state is PaymentState.CREATED
+
+
+@pytest.mark.parametrize("token", [None, "", "0" * 64, "é"])
+async def test_knowing_a_sandbox_reference_alone_cannot_mark_its_payment_paid(client, demo, token):
+    _, url = await booked_and_confirmed(client)
+    sandbox_page = await open_payment(client, url)
+    form = {"decision": "pay", "card": ACCEPTED_CARD}
+    if token is not None:
+        form["token"] = token
+
+    response = await client.post(sandbox_page, data=form, allow_redirects=False)
+
+    assert response.status == 403
+    assert (await the_payment(demo, url)).state is PaymentState.CREATED
+    async with demo.reading() as db:
+        row = await db.get(SandboxTransaction, sandbox_page.rsplit("/", 1)[-1])
+    assert row.state == "pending"
 
 
 async def test_a_link_is_closed_once_its_hold_ran_out_and_the_parent_is_told(client, demo, clock):
