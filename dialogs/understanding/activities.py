@@ -66,10 +66,9 @@ _WEEKDAYS = frozenset(
     }
 )
 
-# Words of names that say nothing about which activity is meant, and weekday words, which
-# belong to dates ("tous les mercredis") unless written with the rest of a name.
-NAME_STOPWORDS = _WEEKDAYS | {
-    "accueil",
+# Small words dropped from names and messages alike before matching: "accueil du soir" is
+# "accueil soir", "mercredis loisirs" is "mercredi loisir".
+FUNCTION_WORDS = {
     "de",
     "du",
     "des",
@@ -78,30 +77,42 @@ NAME_STOPWORDS = _WEEKDAYS | {
     "les",
     "l",
     "d",
-    "en",
-    "et",
-    "an",
-    "a",
     "au",
     "aux",
+    "a",
     "the",
-    "and",
-    "for",
     "of",
-    "ecole",
-    "ete",
-    "summer",
-    "centre",
-    "center",
-    "club",
-    "sport",
-    "famille",
-    "family",
-    "matin",
-    "soir",
-    "morning",
-    "evening",
+    "at",
+    "in",
 }
+
+# Words of names that say nothing about which activity is meant, and weekday words, which
+# belong to dates ("tous les mercredis") unless written with the rest of a name.
+NAME_STOPWORDS = (
+    _WEEKDAYS
+    | FUNCTION_WORDS
+    | {
+        "accueil",
+        "en",
+        "et",
+        "an",
+        "and",
+        "for",
+        "ecole",
+        "ete",
+        "summer",
+        "centre",
+        "center",
+        "club",
+        "sport",
+        "famille",
+        "family",
+        "matin",
+        "soir",
+        "morning",
+        "evening",
+    }
+)
 
 # "3-6 ans", "3-6", "6 à 12 ans", "6 to 12 years": an age group ("du 15 au 19" is no age).
 _AGE_RANGE = re.compile(
@@ -124,27 +135,6 @@ class _Phrase:
     joined: str
     activity_id: int
     score: int
-
-
-# Small words dropped from names and messages alike before matching: "accueil du soir" is
-# "accueil soir", "mercredis loisirs" is "mercredi loisir".
-FUNCTION_WORDS = {
-    "de",
-    "du",
-    "des",
-    "la",
-    "le",
-    "les",
-    "l",
-    "d",
-    "au",
-    "aux",
-    "a",
-    "the",
-    "of",
-    "at",
-    "in",
-}
 
 
 def _content(stems: tuple[str, ...]) -> tuple[str, ...]:
