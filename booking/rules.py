@@ -17,6 +17,13 @@ def age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - int(before_birthday)
 
 
+def online_provider(payment_settings: dict | None) -> str | None:
+    """The town's payment provider, or None: a town that names none takes no money online
+    (the sandbox is never a default)."""
+    provider = (payment_settings or {}).get("provider")
+    return str(provider) if provider else None
+
+
 def age_refusal(min_age: int, max_age: int | None, birth_date: date, day: date) -> Refusal | None:
     """The activity accepts `min_age <= age < max_age` on the session's day."""
     age = age_on(birth_date, day)

@@ -114,9 +114,9 @@ async def eligibility_refusal(
     tz = ZoneInfo(structure.timezone)
     if session.cancelled_at is not None:
         return Refused(Refusal.SESSION_CANCELLED)
-    if activity.payment_mode is PaymentMode.IMMEDIATE and not (
-        structure.payment_settings or {}
-    ).get("provider"):
+    if activity.payment_mode is PaymentMode.IMMEDIATE and not rules.online_provider(
+        structure.payment_settings
+    ):
         return Refused(Refusal.PAYMENT_NOT_OPEN)  # refused before any place is held
     code = rules.age_refusal(
         activity.min_age, activity.max_age, participant.birth_date, session.day

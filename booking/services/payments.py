@@ -24,6 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from booking import rules
 from booking.models import (
     ACTIVE,
     Booking,
@@ -180,10 +181,10 @@ def _new_payment(
 def provider_of(structure: Structure) -> str:
     """The town's payment provider; a town that names none takes no money online (the
     sandbox is opt-in: the demo town and the tests name it)."""
-    provider = (structure.payment_settings or {}).get("provider")
-    if not provider:
+    provider = rules.online_provider(structure.payment_settings)
+    if provider is None:
         raise Refused(Refusal.PAYMENT_NOT_OPEN)
-    return str(provider)
+    return provider
 
 
 def _item(booking: Booking, session: Session) -> dict[str, Any]:

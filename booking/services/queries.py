@@ -141,23 +141,6 @@ async def _active_bookings(
     return {booking.session_id: booking for booking in rows}
 
 
-async def sessions_on_days(
-    db: AsyncSession, activity_id: int, days: Sequence[date]
-) -> list[Session]:
-    if not days:
-        return []
-    return list(
-        (
-            await db.scalars(
-                select(Session)
-                .where(Session.activity_id == activity_id, Session.day.in_(list(days)))
-                .options(joinedload(Session.activity))
-                .order_by(Session.starts_at)
-            )
-        ).all()
-    )
-
-
 async def sessions_covering(
     db: AsyncSession, activity_id: int, days: Sequence[date], tz: ZoneInfo
 ) -> list[Session]:

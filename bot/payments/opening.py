@@ -8,12 +8,12 @@ town's catalogue (`payment: {provider: sandbox}`); otherwise its routes are not 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from sqlalchemy import select
 
+from booking import rules
 from booking.models import Structure
 from bot.payments.base import Providers
 from bot.payments.sandbox import SandboxProvider
@@ -24,10 +24,7 @@ log = logging.getLogger(__name__)
 SANDBOX = "sandbox"
 
 
-def named_provider(payment_settings: Mapping[str, Any] | None) -> str | None:
-    """The provider a town's catalogue names, or None when it names none."""
-    name = (payment_settings or {}).get("provider")
-    return str(name) if name else None
+named_provider = rules.online_provider  # the provider a town's catalogue names, or None
 
 
 def mount_sandbox(app: web.Application, providers: Providers, sandbox: SandboxProvider) -> None:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from booking import rules
 from dialogs.dates import AmbiguousDate, DateSelection, InvalidDate, read_dates
 from dialogs.understanding.activities import (
     age_ranges,
@@ -108,7 +109,9 @@ def understand(
     child_ids = tuple(kids.ids)
     if kids.all_children:
         # "tous mes enfants": the minors (a parent may be a participant of family sessions)
-        child_ids = tuple(child.id for child in children if _age(child, now.date()) < 18)
+        child_ids = tuple(
+            child.id for child in children if rules.age_on(child.birth_date, now.date()) < 18
+        )
     dates = ambiguous = None
     if isinstance(reading.result, DateSelection):
         dates = reading.result.dates
@@ -145,7 +148,7 @@ def understand(
             child.id
             for child in children
             if child.id in child_ids
-            and any(by_id[a].accepts_age(_age(child, now.date())) for a in best)
+            and any(by_id[a].accepts(child.birth_date, now.date()) for a in best)
         )
         child_ids = fitting or child_ids
 
@@ -220,7 +223,7 @@ def _decide(
         fitting = [
             (activity_id, score)
             for activity_id, score in candidates
-            if any(by_id[activity_id].accepts_age(_age(child, today)) for child in named)
+            if any(by_id[activity_id].accepts(child.birth_date, today) for child in named)
         ]
         candidates = fitting or candidates
     if dates:
@@ -228,12 +231,9 @@ def _decide(
         on_days = [(a, s) for a, s in candidates if by_id[a].session_days & wanted]
         candidates = on_days or candidates
     top = candidates[0][1]
-    best = [activity_id for activity_id, score in candidates if score == top]
-    if len(named) > 1:
-        # Two children of different ages: each keeps the best activity of the tie it fits
-        # ("Léa et Paolo aux mercredis loisirs" is 6-12 for one and 3-6 for the other).
-        return tuple(best)
-    return tuple(best)
+    # With two children of different ages the tie stays: each child gets the activity of it
+    # that fits them ("Léa et Paolo aux mercredis loisirs"), in the conversation.
+    return tuple(activity_id for activity_id, score in candidates if score == top)
 
 
 _GREETINGS = {"bonjour", "bonsoir", "salut", "hello", "hi", "hey", "coucou"}
@@ -245,11 +245,6 @@ def _only_greeting(folded: str, spans: Sequence[tuple[int, int]]) -> bool:
         for a, b in spans
         if folded[a:b].strip() in {"menu", "main menu", "home", "start", "/start", *_GREETINGS}
     ) and any(folded[a:b].strip() in _GREETINGS for a, b in spans)
-
-
-def _age(child: ChildInfo, today: date) -> int:
-    born = child.birth_date
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:

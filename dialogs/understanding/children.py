@@ -36,7 +36,6 @@ NAME_CUTOFF = 85
 class FoundChildren:
     ids: list[int] = field(default_factory=list)
     all_children: bool = False
-    unknown: str | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)  # in the original text
     folded_spans: list[tuple[int, int]] = field(default_factory=list)  # in the folded text
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from booking import rules
+
 
 @dataclass(frozen=True)
 class ChildInfo:
@@ -26,8 +28,9 @@ class ActivityInfo:
     max_age: int | None = None  # excluded
     session_days: frozenset[date] = frozenset()  # upcoming days with a session
 
-    def accepts_age(self, age: int) -> bool:
-        return self.min_age <= age and (self.max_age is None or age < self.max_age)
+    def accepts(self, birth_date: date, day: date) -> bool:
+        """The activity's age rule (booking.rules), for a child born then, on that day."""
+        return rules.age_refusal(self.min_age, self.max_age, birth_date, day) is None
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,6 @@ class Frame:
     recurring_words: str = ""  # the recurrence as written ("tous les mercredis")
     everything: bool = False  # "tout", "all": every booking the rest of the frame names
     age: int | None = None
-    amount_text: str = ""
     unplaced: tuple[str, ...] = ()
     date_like_unplaced: tuple[str, ...] = field(default=())
 

@@ -119,7 +119,9 @@ def _every_child_fitting(wanted: dict[str, Any], place: Town) -> list[str]:
         for activity in place.catalogue.activities
         if activity.code in set(wanted.get("activities", ()))
     ]
-    fitting = [child for child in minors if any(a.accepts_age(age(child)) for a in activities)]
+    fitting = [
+        child for child in minors if any(a.accepts(child.birth_date, today) for a in activities)
+    ]
     return sorted(child.name for child in (fitting or minors))
 
 
