@@ -39,9 +39,13 @@ from booking.models.money import (
 )
 from booking.models.notifications import NoticeKind, OutboxMessage, OutboxState
 from booking.models.people import Dossier, Guardian, Household, Participant, Structure
+from booking.models.security import AccountToken, LoginThrottle, TelegramUpdate
 
 __all__ = [
     "ACTIVE",
+    "AccountToken",
+    "LoginThrottle",
+    "TelegramUpdate",
     "PLACE_TAKING",
     "Activity",
     "AppendOnly",

@@ -49,6 +49,8 @@ class Household(Base):
     notify_channels: Mapped[list[str]] = mapped_column(
         JSON, default=lambda: ["web", "telegram", "email"]
     )
+    # Set by `ribambelle household erase`: personal data gone, accounting kept under a pseudonym.
+    erased_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     structure: Mapped[Structure] = relationship(lazy="raise")
     guardians: Mapped[list[Guardian]] = relationship(back_populates="household", lazy="raise")
