@@ -22,6 +22,7 @@ from bot.payments.sandbox import SandboxProvider
 from bot.scheduler import scheduler_ctx
 from bot.settings import Settings
 from bot.telegram.setup import setup_telegram
+from bot.web.account_pages import setup_account_pages
 from bot.web.catalogue_api import get_catalogue
 from bot.web.chat_api import setup_chat_routes
 from bot.web.delivery import WebDelivery
@@ -40,6 +41,7 @@ from bot.web.keys import (
     TURN_LIMITER,
 )
 from bot.web.legal import setup_legal_routes
+from bot.web.privacy_pages import setup_privacy_routes
 from bot.web.push import WebPushHub
 from bot.web.ratelimit import RateLimiter
 from bot.web.security import SocketCaps, setup_security
@@ -139,6 +141,8 @@ def build_app(
     app[PROVIDERS] = build_providers(app, settings)
     setup_chat_routes(app)
     setup_legal_routes(app)
+    setup_account_pages(app)
+    setup_privacy_routes(app)
     setup_payment_routes(app)
     if telegram:
         setup_telegram(app, settings)

@@ -1,5 +1,5 @@
 """The `ribambelle` command line: serve, worker, db upgrade, demo, catalogue import, exports,
-outbox."""
+outbox, a household's personal data."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from aiohttp import web
 from booking.clock import clock_from_env
 from booking.db import Database, normalise_url
 from booking.migrate import upgrade
+from bot.household_cli import add_household_parser, run_household
 from bot.settings import DEFAULT_HOST, DEFAULT_PORT, WILDCARD_HOSTS, Settings, served_url
 from dialogs.i18n import check_catalogues
 
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     payments.add_argument("--format", choices=("csv", "json"), default="csv")
     payments.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    add_household_parser(commands)
     return parser
 
 
@@ -241,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         _outbox(settings, args.retry_dead)
     elif args.command == "catalogue":
         return _import_catalogue(settings, args.file)
+    elif args.command == "household":
+        return run_household(settings, args)
     elif args.command == "export":
         try:
             _export(settings, args.export_command, args.format, args.output)

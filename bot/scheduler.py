@@ -12,6 +12,7 @@ from booking.clock import Clock
 from booking.db import Database
 from booking.services.conversations import purge_messages
 from booking.services.holds import sweep_expired_holds
+from booking.services.privacy import PURGE_BATCH, more_to_purge, purge_expired_personal_data
 from booking.services.reminders import plan_notices, purge_outbox, write_notices
 from bot.web.keys import CLOCK, DATABASE, OUTBOX, SETTINGS
 
@@ -44,6 +45,31 @@ async def notice_jobs_once(database: Database, clock: Clock) -> int:
     return written
 
 
+#: The retention sweep goes by dates, months apart: once an hour is plenty.
+PRIVACY_SWEEP_SECONDS = 3600.0
+#: Batches per sweep at most: a first run on years of history spreads over a few sweeps.
+MAX_PURGE_ROUNDS = 200
+
+
+async def privacy_sweep_once(
+    database: Database, clock: Clock, retention_months: int, batch: int = PURGE_BATCH
+) -> dict[str, int]:
+    """Forget what is past its keeping time (docs/privacy.md), one short transaction per
+    batch, so that parents booking meanwhile never wait behind it; returns the counts."""
+    now = clock.now()
+    total: dict[str, int] = {}
+    for _ in range(MAX_PURGE_ROUNDS):
+        async with database.writing() as db:
+            counts = await purge_expired_personal_data(db, now, retention_months, batch=batch)
+        for kind, count in counts.items():
+            total[kind] = total.get(kind, 0) + count
+        if not more_to_purge(counts, batch):
+            break
+    if any(total.values()):
+        log.info("retention sweep: %s", ", ".join(f"{k} {v}" for k, v in total.items() if v))
+    return total
+
+
 async def run_every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
     """Run `job` every `seconds`; a failing run is logged and retried at the next tick."""
     while True:
@@ -71,6 +97,13 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
             run_every(settings.sweep_seconds, lambda: notice_jobs_once(database, clock), "notices")
         ),
         asyncio.create_task(app[OUTBOX].run_forever(settings.outbox_seconds)),
+        asyncio.create_task(
+            run_every(
+                PRIVACY_SWEEP_SECONDS,
+                lambda: privacy_sweep_once(database, clock, settings.retention_months),
+                "retention",
+            )
+        ),
     ]
     yield
     for task in tasks:

@@ -38,6 +38,15 @@ def trusted_proxies(listed: str) -> frozenset[str]:
     )
 
 
+def parse_retention_months(value: str) -> int:
+    """RIBAMBELLE_RETENTION_MONTHS: a whole number of months, at least one (a typo is an
+    error at start-up, not a sweep that deletes today's conversations)."""
+    months = int(value)
+    if months < 1:
+        raise ValueError(f"RIBAMBELLE_RETENTION_MONTHS must be at least 1, not {months}")
+    return months
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every `RIBAMBELLE_*` variable the product reads (listed in the README)."""
@@ -65,6 +74,7 @@ class Settings:
     trusted_proxies: frozenset[str] = frozenset()  # peers whose X-Forwarded-For is believed
     sockets_per_address: int = 20
     sockets_per_conversation: int = 8
+    retention_months: int = 13  # conversations, messages and notifications kept (privacy.md)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -99,6 +109,7 @@ class Settings:
             trusted_proxies=trusted_proxies(get("TRUSTED_PROXIES") or ""),
             sockets_per_address=int(get("SOCKETS_PER_ADDRESS") or 20),
             sockets_per_conversation=int(get("SOCKETS_PER_CONVERSATION") or 8),
+            retention_months=parse_retention_months(get("RETENTION_MONTHS") or "13"),
             environ={k: v for k, v in env.items() if k.startswith("RIBAMBELLE_")},
         )
 

@@ -6,6 +6,7 @@ stateDiagram-v2
     start --> login_user: Se connecter
     start --> browse: Voir les activités
     login_user --> login_password
+    login_user --> forgot_login: Mot de passe oublié (flows/password_reset.py)
     login_password --> new_password: first login
     new_password --> new_password_confirm
     new_password_confirm --> terms
@@ -28,6 +29,7 @@ stateDiagram-v2
     menu --> bookings: Mes réservations
     bookings --> recap: Annuler une réservation
     menu --> balance: Solde
+    menu --> profile: Mon compte (flows/profile.py)
     menu --> start: Déconnexion
 ```
 """
@@ -50,6 +52,7 @@ from booking.services.conversations import (
 from dialogs import flows  # noqa: F401 - registers the actions and steps
 from dialogs.flows.account import check_password_first, redeem_code
 from dialogs.flows.common import MENU_ACTIONS, not_understood
+from dialogs.flows.profile import PASSWORD_STEPS
 from dialogs.flows.requests import cancel_request, on_text
 from dialogs.i18n import Translator, pick_locale
 from dialogs.replies import Reply
@@ -69,11 +72,14 @@ class Incoming:
     command: str | None = None  # a channel command: book, cancel, bookings, balance, help…
     link_code: str | None = None  # a one-time code linking this conversation to a guardian
     locale_hint: str | None = None  # the channel's idea of the user's language
+    # The client's address (behind a trusted proxy, the real client's), or a channel's
+    # stand-in for one ("telegram:<chat id>"): wrong passwords also count per client.
+    client: str | None = None
 
 
 #: Channel commands and the request each stands for.
 COMMANDS = ("start", "book", "cancel", "bookings", "balance", "help", "language", "logout")
-SECRET_STEPS = ("login_password", "new_password", "new_password_confirm")
+SECRET_STEPS = ("login_password", "new_password", "new_password_confirm", *PASSWORD_STEPS)
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,7 @@ class Engine:
                 channel=channel,
                 public_url=self.public_url,
                 conversation_id=conversation.id,
+                client=incoming.client,
             )
             if checked is not None and checked[0] == conversation.version:
                 turn.password_check = checked[1]  # else the state moved: verify inside

@@ -273,6 +273,60 @@ def _daily_report(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     return Rendered(t._("Compte rendu du {day}", day=day), "\n".join(lines))
 
 
+#: Where the one-time account links lead (bot/web/account_pages.py serves them).
+RESET_PATH = "/mot-de-passe"
+EMAIL_PATH = "/adresse-e-mail"
+
+
+def account_link(public_url: str, path: str, token: str, locale: str) -> str:
+    """A one-time link's address; its page speaks the recipient's language."""
+    return f"{public_url}{path}/{token}" + ("?lang=en" if locale == "en" else "")
+
+
+def _password_reset(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    text = t._(
+        "Bonjour {name},\n\nUn nouveau mot de passe a été demandé pour votre compte famille "
+        "(identifiant : {login}). Choisissez-le avec le lien ci-dessous : il sert une seule "
+        "fois, pendant 30 minutes.\n\nSi vous n'avez rien demandé, ignorez ce message : votre "
+        "mot de passe ne change pas.",
+        name=data.get("name", ""),
+        login=data.get("login", ""),
+    )
+    link = Link(
+        t._("Choisir un nouveau mot de passe"),
+        account_link(public_url, RESET_PATH, data.get("token", ""), t.locale),
+    )
+    return Rendered(t._("Choisir un nouveau mot de passe"), text, link=link)
+
+
+def _email_change(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    text = t._(
+        "Bonjour,\n\n{name} a demandé que son compte famille reçoive désormais ses messages "
+        "à : {addresses}.\nPour confirmer, ouvrez le lien ci-dessous dans les 24 heures ; "
+        "sans confirmation, rien ne change.\n\nSi vous ne connaissez pas cette demande, "
+        "ignorez ce message.",
+        name=data.get("name", ""),
+        addresses=", ".join(data.get("emails", [])),
+    )
+    link = Link(
+        t._("Confirmer l'adresse e-mail"),
+        account_link(public_url, EMAIL_PATH, data.get("token", ""), t.locale),
+    )
+    return Rendered(t._("Confirmez votre adresse e-mail"), text, link=link)
+
+
+def _email_change_notice(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    text = t._(
+        "Bonjour,\n\n{name} a demandé que votre compte famille reçoive désormais ses "
+        "messages à : {addresses}.\nLe changement ne s'appliquera que si le lien envoyé à "
+        "cette adresse est ouvert.\n\nSi vous n'êtes pas à l'origine de cette demande, "
+        "changez votre mot de passe (« mon compte » dans le chat) et prévenez la mairie.",
+        name=data.get("name", ""),
+        addresses=", ".join(data.get("emails", [])),
+    )
+    return Rendered(t._("Changement d'adresse e-mail demandé"), text)
+
+
 _RENDERERS = {
     NoticeKind.BOOKING_CONFIRMED: _confirmed,
     NoticeKind.BOOKING_CANCELLED: _cancelled,
@@ -283,4 +337,7 @@ _RENDERERS = {
     NoticeKind.REMINDER: _reminder,
     NoticeKind.PAYMENT_REMINDER: _payment_reminder,
     NoticeKind.DAILY_REPORT: _daily_report,
+    NoticeKind.PASSWORD_RESET: _password_reset,
+    NoticeKind.EMAIL_CHANGE: _email_change,
+    NoticeKind.EMAIL_CHANGE_NOTICE: _email_change_notice,
 }

@@ -72,6 +72,7 @@ class Turn:
     telegram_username: str | None = None  # offer to link Telegram when the bot is known
     public_url: str = "http://127.0.0.1:8080"  # where payment links point
     conversation_id: int | None = None
+    client: str | None = None  # who typed, for the login waits per client (Incoming.client)
     # Argon2's work on the password this turn received, done before its transaction.
     password_check: PasswordCheck | None = None
     _buttons: dict[str, list[Any]] = field(default_factory=dict)

@@ -21,6 +21,10 @@ class NoticeKind(enum.StrEnum):
     REMINDER = "reminder"  # the evening before booked sessions
     PAYMENT_REMINDER = "payment_reminder"  # a payment link not paid yet
     DAILY_REPORT = "daily_report"  # the compte rendu, by e-mail
+    # Account e-mails, to one guardian's addresses only (`outbox.send_account_email`):
+    PASSWORD_RESET = "password_reset"  # the one-time link to a new password
+    EMAIL_CHANGE = "email_change"  # to the new addresses: the link that applies them
+    EMAIL_CHANGE_NOTICE = "email_change_notice"  # to the old ones: a change was asked
 
 
 class OutboxState(enum.StrEnum):

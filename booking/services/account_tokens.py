@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import AccountToken
@@ -107,6 +107,22 @@ async def redeem_token(
         .execution_options(synchronize_session=False)
     )
     return await db.get(AccountToken, token_id) if token_id is not None else None
+
+
+async def tokens_issued(
+    db: AsyncSession, guardian_id: int, purpose: Purpose, since: datetime
+) -> int:
+    """How many links of `purpose` the guardian was sent since `since`, used or not (for
+    the caps on how often one may be asked for)."""
+    return await db.scalar(
+        select(func.count())
+        .select_from(AccountToken)
+        .where(
+            AccountToken.guardian_id == guardian_id,
+            AccountToken.purpose == purpose.value,
+            AccountToken.created_at > since,
+        )
+    )
 
 
 async def purge_tokens(db: AsyncSession, now: datetime, keep: timedelta) -> int:

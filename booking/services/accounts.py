@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,12 +12,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from booking.models import Guardian
 from booking.passwords import hash_password, needs_rehash, off_loop, verify_password
 from booking.refusals import Refusal, Refused
+from booking.services.login_throttles import (
+    Throttle,
+    address_key,
+    count_failure,
+    unknown_login_key,
+    waiting_until,
+)
 
 MAX_FAILED_LOGINS = 5  # wrong passwords in a row before each further try waits
 FIRST_DELAY = timedelta(minutes=1)  # the wait after the MAX_FAILED_LOGINS-th, then doubled
 MAX_DELAY = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
-MAX_UNKNOWN_LOGINS = 10_000
+
+#: Waits per login (known logins count in `Guardian`, unknown ones in `login_throttles`).
+LOGIN_THROTTLE = Throttle(MAX_FAILED_LOGINS, FIRST_DELAY, MAX_DELAY)
+
+#: Waits per client address, whatever the logins tried (credential stuffing tries one password
+#: per login: the per-login waits never see it).
+#:
+#: - Lenient: 20 wrong passwords are free (four parents' worth of typos before a per-login wait)
+#:   because a school, a town hall or a mobile operator puts many parents behind one address,
+#:   and a wait there keeps all of them out.
+#: - Then 1 minute, doubling, at most 15 minutes: never a lock. Someone sharing the address
+#:   with a prober waits 15 minutes at most, and a prober gets about four tries an hour.
+#: - Forgotten after 6 hours without a wrong password (a night's quiet starts the address
+#:   afresh): typos spread over weeks never add up to a wait. A prober pausing for it gains
+#:   little: 20 tries per 6 hours, against about 24 trying on at the slowest wait.
+#: - A successful login forgives nothing: else a prober owning one account would log into it
+#:   between tries and never wait.
+ADDRESS_THROTTLE = Throttle(
+    wait_from=20,
+    first_delay=timedelta(minutes=1),
+    max_delay=timedelta(minutes=15),
+    forget_after=timedelta(hours=6),
+)
 
 
 @dataclass(frozen=True)
@@ -61,49 +88,32 @@ def retry_delay(failures: int) -> timedelta | None:
     further failure up to MAX_DELAY. A wait, not a lock: once it is over, the right password
     logs in, however many wrong ones a stranger typed (tries during a wait are not counted).
     """
-    if failures < MAX_FAILED_LOGINS:
-        return None
-    return min(MAX_DELAY, FIRST_DELAY * 2 ** min(failures - MAX_FAILED_LOGINS, 16))
+    return LOGIN_THROTTLE.delay(failures)
 
 
 def _waiting(next_try_at: datetime | None, now: datetime) -> bool:
     return next_try_at is not None and now < next_try_at
 
 
-def _refusal_after(failures: int, now: datetime) -> tuple[Refused, datetime | None]:
-    """The answer to the `failures`-th wrong password in a row, and when the next try may come."""
-    delay = retry_delay(failures)
-    if delay is None:
-        return Refused(Refusal.BAD_CREDENTIALS, attempts_left=MAX_FAILED_LOGINS - failures), None
-    return Refused(Refusal.ACCOUNT_LOCKED, until=now + delay), now + delay
+def _refusal_after(failures: int, until: datetime | None) -> Refused:
+    """The answer to the `failures`-th wrong password in a row, which started a wait `until`."""
+    if until is None:
+        return Refused(Refusal.BAD_CREDENTIALS, attempts_left=MAX_FAILED_LOGINS - failures)
+    return Refused(Refusal.ACCOUNT_LOCKED, until=until)
 
 
-@dataclass
-class _Tries:
-    failures: int = 0
-    next_try_at: datetime | None = None
+async def _count_unknown_login(db: AsyncSession, key: str, now: datetime) -> Refused:
+    """Count a wrong password for a login that does not exist: it gets the answers a real
+    login would (tries left, then waits), so that the answer does not tell which logins exist;
+    counted in the database, like a real login, so that several processes answer alike."""
+    failures, until = await count_failure(db, key, LOGIN_THROTTLE, now)
+    if failures is None:
+        return Refused(Refusal.ACCOUNT_LOCKED, until=until)
+    return _refusal_after(failures, until)
 
 
-#: Wrong passwords for logins that do not exist, per database (its pool), in this process.
-#: They get the answers a real login would (tries left, then waits): the answer must not
-#: tell which logins exist. Bounded: forgetting them only lets a prober start afresh.
-_unknown_logins: WeakKeyDictionary[object, dict[str, _Tries]] = WeakKeyDictionary()
-
-
-def _refuse_unknown_login(db: AsyncSession, login: str, now: datetime) -> NoReturn:
-    logins = _unknown_logins.setdefault(db.bind.sync_engine.pool, {})
-    if len(logins) > MAX_UNKNOWN_LOGINS:
-        logins.clear()
-    tries = logins.setdefault(_normal_login(login)[:64], _Tries())
-    if _waiting(tries.next_try_at, now):
-        raise Refused(Refusal.ACCOUNT_LOCKED, until=tries.next_try_at)
-    tries.failures += 1
-    refusal, tries.next_try_at = _refusal_after(tries.failures, now)
-    raise refusal
-
-
-async def _count_failure(db: AsyncSession, guardian: Guardian, now: datetime) -> NoReturn:
-    """Count a wrong password and start the wait its count calls for.
+async def _count_failure(db: AsyncSession, guardian: Guardian, now: datetime) -> Refused:
+    """Count a wrong password and start the wait its count calls for; the answer to give.
 
     One UPDATE … RETURNING, not a read-modify-write: two tries at once both count (on
     PostgreSQL the second waits for the first's row lock, then re-checks the wait).
@@ -118,8 +128,9 @@ async def _count_failure(db: AsyncSession, guardian: Guardian, now: datetime) ->
     )
     if failures is None:  # a try committed meanwhile started a wait
         until = await db.scalar(select(Guardian.locked_until).where(Guardian.id == guardian.id))
-        raise Refused(Refusal.ACCOUNT_LOCKED, until=until)
-    refusal, until = _refusal_after(failures, now)
+        return Refused(Refusal.ACCOUNT_LOCKED, until=until)
+    delay = retry_delay(failures)
+    until = now + delay if delay is not None else None
     if until is not None:
         await db.execute(
             update(Guardian)
@@ -130,7 +141,15 @@ async def _count_failure(db: AsyncSession, guardian: Guardian, now: datetime) ->
             .values(locked_until=until)
             .execution_options(synchronize_session=False)
         )
-    raise refusal
+    return _refusal_after(failures, until)
+
+
+def _with_address_wait(refusal: Refused, address_until: datetime | None) -> Refused:
+    """The login's answer, or the wait its address must now keep if that one started."""
+    if address_until is None:
+        return refusal
+    login_until = refusal.params.get("until")
+    return Refused(Refusal.ACCOUNT_LOCKED, until=max(address_until, login_until or address_until))
 
 
 async def check_password(
@@ -197,15 +216,23 @@ async def authenticate(
     password: str,
     now: datetime,
     checked: PasswordCheck | None = None,
+    *,
+    client: str | None = None,
 ) -> Guardian:
     """The guardian whose login and password match.
 
     Rules: an unknown login gets the answers a known one would (same refusal, same tries
     left, same waits, same argon2 work), so that nobody can probe for logins; after
     MAX_FAILED_LOGINS wrong passwords in a row each further try waits `retry_delay`, even
-    with the right password, and the failures are counted atomically (`_count_failure`).
-    Hashing runs off the event loop, and before the transaction when `checked` (from
-    `check_password`) was computed against the hash still stored.
+    with the right password. Wrong passwords also count per `client` (ADDRESS_THROTTLE),
+    whatever the logins: while its address waits, every try gets the refusal a waiting login
+    gets. Failures are counted atomically and shared by every process. Hashing runs off the
+    event loop, and before the transaction when `checked` (from `check_password`) was
+    computed against the hash still stored.
+
+    Args:
+        client: the client's address, or a channel's stand-in for one ("telegram:<chat id>");
+            None counts the login only.
     """
     guardian = await find_guardian(db, login)
     stored = guardian.password_hash if guardian is not None else None
@@ -214,17 +241,29 @@ async def authenticate(
     if verdict is None:
         # Even for a login that must wait: the time taken must not tell it apart.
         verdict = await off_loop(verify_password, stored, password)
+    address = address_key(client) if client else None
+    unknown = unknown_login_key(_normal_login(login)[:64]) if guardian is None else None
+    until = await waiting_until(db, [key for key in (address, unknown) if key], now)
+    if guardian is not None and _waiting(guardian.locked_until, now):
+        until = max(until or guardian.locked_until, guardian.locked_until)
+    if until is not None:
+        raise Refused(Refusal.ACCOUNT_LOCKED, until=until)
+    if guardian is not None and verdict:
+        guardian.failed_logins = 0
+        guardian.locked_until = None
+        if needs_rehash(guardian.password_hash):
+            guardian.password_hash = fresh or await off_loop(hash_password, password)
+        return guardian
+    address_until = None
+    if address is not None:
+        address_failures, address_until = await count_failure(db, address, ADDRESS_THROTTLE, now)
+        if address_failures is None:  # a try committed meanwhile started the address's wait
+            raise Refused(Refusal.ACCOUNT_LOCKED, until=address_until)
     if guardian is None:
-        _refuse_unknown_login(db, login, now)
-    if _waiting(guardian.locked_until, now):
-        raise Refused(Refusal.ACCOUNT_LOCKED, until=guardian.locked_until)
-    if not verdict:
-        await _count_failure(db, guardian, now)
-    guardian.failed_logins = 0
-    guardian.locked_until = None
-    if needs_rehash(guardian.password_hash):
-        guardian.password_hash = fresh or await off_loop(hash_password, password)
-    return guardian
+        refusal = await _count_unknown_login(db, unknown, now)
+    else:
+        refusal = await _count_failure(db, guardian, now)
+    raise _with_address_wait(refusal, address_until)
 
 
 def password_refusal(password: str) -> Refused | None:

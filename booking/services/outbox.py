@@ -5,6 +5,8 @@ chose: each logged-in conversation (web chat, Telegram) in its own language, and
 household's e-mail addresses in the household's language. Each row has a delivery key made
 of the notification's key and the recipient: a job that runs twice (two server processes)
 writes it once. Non-urgent pushes wait for the end of the quiet hours.
+`send_account_email` writes one e-mail about the account (a password reset link) to one
+guardian's addresses instead.
 """
 
 from __future__ import annotations
@@ -108,6 +110,48 @@ async def notify(
     if "email" in wanted and household.email_list:
         add("email", ";".join(household.email_list), household.language, now)
     return await _insert_new(db, rows)
+
+
+#: E-mails about the account itself: they carry one-time links, go to one guardian's
+#: addresses only, whatever channels the household chose, and at once (no quiet hours).
+ACCOUNT_KINDS = (NoticeKind.PASSWORD_RESET, NoticeKind.EMAIL_CHANGE, NoticeKind.EMAIL_CHANGE_NOTICE)
+
+
+async def send_account_email(
+    db: AsyncSession,
+    *,
+    household_id: int,
+    kind: NoticeKind,
+    key: str,
+    addresses: list[str],
+    locale: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> int:
+    """Write one e-mail (one outbox row) to `addresses`, not fanned out like `notify`.
+
+    Returns 1 if written, 0 if there is no address or the key was already written.
+    """
+    if kind not in ACCOUNT_KINDS:
+        raise ValueError(kind)
+    if not addresses:
+        return 0
+    address = ";".join(addresses)
+    row = {
+        "household_id": household_id,
+        "kind": kind,
+        "channel": "email",
+        "address": address,
+        "locale": locale if locale in ("fr", "en") else "fr",
+        "data": data,
+        "delivery_key": f"{key}:email:{address}"[:300],
+        "urgent": True,
+        "state": OutboxState.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    return await _insert_new(db, [row])
 
 
 async def _insert_new(db: AsyncSession, rows: list[dict[str, Any]]) -> int:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from booking.clock import Clock, SystemClock
+from booking.email_addresses import valid_address as _valid_address
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,6 @@ DEFAULT_TIMEOUT = 10.0
 _QUERY_KEYS = ("from", "starttls", "timeout")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _DOCUMENT = re.compile(r"\s*(?:<!doctype\b|<html\b)", re.IGNORECASE)
 
 
@@ -331,16 +330,3 @@ def _mailboxes(entries: Iterable[str]) -> tuple[list[Address], list[str]]:
             seen.add(address.lower())
             valid.append(Address(display_name=" ".join(name.split()), addr_spec=address))
     return valid, rejected
-
-
-def _valid_address(address: str, *, dotless_domain: bool = False) -> bool:
-    """A sanity check, not RFC 5322: ASCII local@domain with a dotted domain (typos out)."""
-    local, at, domain = address.rpartition("@")
-    if not at or len(address) > 254 or len(local) > 64 or not _LOCAL_PART.fullmatch(local):
-        return False
-    labels = domain.split(".")
-    if len(labels) < 2 and not dotless_domain:
-        return False
-    if not labels[-1][:1].isalpha() and len(labels) > 1:
-        return False
-    return all(_LABEL.fullmatch(label) for label in labels)

@@ -25,6 +25,7 @@ from booking.clock import Clock
 from booking.db import Database
 from booking.models import Conversation, Household, OutboxMessage, OutboxState, Structure
 from booking.services.links import mark_blocked
+from booking.services.outbox import ACCOUNT_KINDS
 from bot.delivery import Deliveries, DeliveryBlocked, Recipient
 from bot.notify.email import Email, EmailSender, PermanentEmailError
 from dialogs.i18n import Translator
@@ -42,6 +43,14 @@ LEASE_MARGIN = timedelta(seconds=30)
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, 4 min… up to an hour."""
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def _without_link(row: Claimed) -> dict:
+    """Once an account e-mail is done with, its one-time link leaves the outbox: only the
+    token's hash stays in the database (`account_tokens`), as for every other token."""
+    if row.kind not in ACCOUNT_KINDS or "token" not in row.data:
+        return {}
+    return {"data": {key: value for key, value in row.data.items() if key != "token"}}
 
 
 class Undeliverable(Exception):
@@ -251,6 +260,7 @@ class OutboxWorker:
                     attempts=row.attempts + 1,
                     last_error=(error or "")[:500] or None,
                     claimed_until=None,
+                    **_without_link(row),
                 )
             )
         if state is OutboxState.DEAD:
@@ -270,6 +280,7 @@ class OutboxWorker:
                     next_attempt_at=now + backoff(attempts),
                     last_error=f"{type(error).__name__}: {error}"[:500],
                     claimed_until=None,
+                    **(_without_link(row) if dead else {}),
                 )
             )
         if dead:

@@ -4,7 +4,8 @@ Conversation state stays in our database (never in python-telegram-bot's persist
 restart continues every conversation and several webhook processes can share the load.
 A button press is answered before its turn runs (Telegram refuses a late answer); a turn's
 replies go out in the background, in order per chat, so that a 429 never holds an update;
-each chat gets the web chat's flood limit; render.py keeps Telegram's size limits.
+each chat gets the web chat's flood limit; render.py keeps Telegram's size limits. Each update
+is taken in once (its id recorded in the database), whichever retry or process brings it.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from telegram.error import (
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.warnings import PTBDeprecationWarning
@@ -47,6 +50,7 @@ from booking.clock import Clock
 from booking.db import Database
 from booking.services.conversations import find_conversation
 from booking.services.links import acquire_lease, mark_blocked, release_lease, unmark_blocked
+from booking.services.telegram_updates import take_update
 from bot.delivery import DeliveryBlocked, Recipient
 from bot.settings import Settings
 from bot.telegram.outgoing import ChatQueues, Job
@@ -158,6 +162,8 @@ class TelegramChannel:
         if self.webhook_mode:
             builder = builder.updater(None)
         self.application: Application = builder.build()
+        # Before every other handler (group -1): a replayed update goes no further.
+        self.application.add_handler(TypeHandler(Update, self.take_in), group=-1)
         # Private chats only: in a group every member would share one logged-in household.
         private = filters.ChatType.PRIVATE
         self.application.add_handler(
@@ -282,6 +288,16 @@ class TelegramChannel:
 
     # -- updates -----------------------------------------------------------------------
 
+    async def take_in(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Record the update; drop it if taken in already (a webhook retry after a timeout, or
+        the same update reaching another process)."""
+        async with self.database.writing() as db:
+            bot_id = self.application.bot.id
+            fresh = await take_update(db, bot_id, update.update_id, self.clock.now())
+        if not fresh:
+            log.info("Telegram update %s was taken in already: skipped", update.update_id)
+            raise ApplicationHandlerStop
+
     async def _turn(self, update: Update, incoming: Incoming) -> TurnResult:
         chat = update.effective_chat
         user = update.effective_user
@@ -292,6 +308,9 @@ class TelegramChannel:
             command=incoming.command,
             link_code=incoming.link_code,
             locale_hint=hint,
+            # Telegram tells no address: the chat stands in for one (a private chat is one
+            # Telegram account, and accounts cost a phone number each).
+            client=f"{CHANNEL}:{chat.id}",
         )
         key = str(chat.id)
         async with self.database.reading() as db:

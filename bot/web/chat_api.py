@@ -131,7 +131,10 @@ async def run_turn(request: web.Request, token: str, incoming: Incoming) -> list
     )
     language = request.headers.get("Accept-Language", "")
     incoming = Incoming(
-        text=incoming.text, button=incoming.button, locale_hint=language[:16] or None
+        text=incoming.text,
+        button=incoming.button,
+        locale_hint=language[:16] or None,
+        client=client_address(request, settings.trusted_proxies),
     )
     result = await request.app[ENGINE].handle(CHANNEL, conversation_key(token), incoming)
     messages = [

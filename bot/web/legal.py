@@ -223,6 +223,8 @@ PRIVACY = {
                     f"Les messages de la conversation : {HISTORY_DAYS} jours, pour les "
                     "retrouver en rouvrant la page ; ils ne sont plus montrés après une "
                     "déconnexion.",
+                    "Les conversations, les notifications et les messages qui vous ont été "
+                    "envoyés : effacés 13 mois après (durée réglée par la mairie).",
                 ],
             ),
             (
@@ -241,6 +243,8 @@ PRIVACY = {
                     "limiter leur utilisation ou vous y opposer, en écrivant à la mairie. Si "
                     "vous estimez que vos droits ne sont pas respectés, vous pouvez saisir la "
                     "CNIL (www.cnil.fr).",
+                    "Pour recevoir toutes les données de votre compte famille dans un "
+                    "fichier, écrivez « mes données » dans le chat.",
                 ],
             ),
         ],
@@ -292,6 +296,8 @@ PRIVACY = {
                     "require for invoices and payments.",
                     f"The conversation's messages: {HISTORY_DAYS} days, to find them again "
                     "when you reopen the page; they are no longer shown after a logout.",
+                    "Conversations, notifications and the messages sent to you: erased 13 "
+                    "months later (a period the town hall sets).",
                 ],
             ),
             (
@@ -308,6 +314,8 @@ PRIVACY = {
                     "You can access your data, have it corrected or erased, restrict its use "
                     "or object to it, by writing to the town hall. If you think your rights "
                     "are not respected, you can complain to the CNIL (www.cnil.fr).",
+                    "To receive all the data of your family account in a file, write "
+                    "\u201cmy data\u201d in the chat.",
                 ],
             ),
         ],

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.settings import Settings
+from dialogs.flows.privacy import EXPORT_PATH
+from dialogs.notices import EMAIL_PATH, RESET_PATH
 
 #: Scripts and styles come from our own files only: the pages hold no inline script, and the
 #: pages of the payment sandbox hold an inline <style> (styles cannot run code). No page may
@@ -114,22 +116,33 @@ class SocketCaps:
 
 #: `conversation=<token>` in a logged request line (an old page, a hand-written URL).
 TOKEN_IN_URL = re.compile(r"([?&]conversation=)[^&\s\"]*")
+#: Paths whose next part is a one-time link's token (bot/web/account_pages.py,
+#: bot/web/privacy_pages.py).
+SECRET_PATHS = (RESET_PATH + "/", EMAIL_PATH + "/", EXPORT_PATH)
+#: Loggers that write a request's path: the access log, and the API's unexpected errors.
+PATH_LOGGERS = ("aiohttp.access", "bot.web.errors")
+TOKEN_IN_PATH = re.compile(
+    "(" + "|".join(re.escape(path) for path in SECRET_PATHS) + r")[^\s\"?#/]+"
+)
 
 
 class RedactTokens(logging.Filter):
-    """Access logs never hold a conversation token, even one a client put in a URL."""
+    """Log lines never hold a conversation token, even one a client put in a URL, nor the
+    token of a one-time account link (password reset, e-mail change, data export)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "conversation=" in message:
-            record.msg, record.args = TOKEN_IN_URL.sub(r"\1[redacted]", message), None
+        if "conversation=" in message or any(path in message for path in SECRET_PATHS):
+            message = TOKEN_IN_URL.sub(r"\1[redacted]", message)
+            record.msg, record.args = TOKEN_IN_PATH.sub(r"\1[redacted]", message), None
         return True
 
 
 def redact_access_log() -> None:
-    access = logging.getLogger("aiohttp.access")
-    if not any(isinstance(f, RedactTokens) for f in access.filters):
-        access.addFilter(RedactTokens())
+    for name in PATH_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
 
 
 def setup_security(app: web.Application) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from booking.db import Database
@@ -25,6 +26,7 @@ from dialogs.i18n import Translator
 from dialogs.replies import Link
 from dialogs.state import State
 from dialogs.turn import Turn, action, step, text_handler
+from dialogs.understanding.intents import intent_of
 from dialogs.understanding.text import fold
 
 
@@ -47,8 +49,20 @@ async def ask_login(turn: Turn) -> None:
     turn.state.step = "login_user"
     turn.say(
         turn.t._("Quel est votre identifiant (il figure sur le courrier de la mairie) ?"),
-        [[turn.button(turn.t._("Annuler"), "start")]],
+        [_forgot_row(turn), [turn.button(turn.t._("Annuler"), "start")]],
     )
+
+
+def _forgot_row(turn: Turn) -> list:
+    return [turn.button(turn.t._("Mot de passe oublié"), "forgot_password")]
+
+
+async def _asks_for_reset(turn: Turn, text: str) -> bool:
+    """ "mot de passe oublié" typed at a login step: the reset, not a login or a password."""
+    if intent_of(text) != "password_reset":
+        return False
+    await turn.show("forgot_login")
+    return True
 
 
 @action("start")
@@ -60,6 +74,8 @@ async def go_start(turn: Turn) -> None:
 @text_handler("login_user")
 @raw
 async def read_login(turn: Turn, text: str) -> bool:
+    if await _asks_for_reset(turn, text):
+        return True
     turn.state.login = text.strip()[:64]
     await turn.show("login_password")
     return True
@@ -70,7 +86,7 @@ async def ask_password(turn: Turn) -> None:
     turn.state.step = "login_password"
     turn.say(
         turn.t._("Votre mot de passe ? (Il sera effacé de la conversation.)"),
-        [[turn.button(turn.t._("Annuler"), "start")]],
+        [_forgot_row(turn), [turn.button(turn.t._("Annuler"), "start")]],
         secret_input=True,
     )
 
@@ -78,9 +94,16 @@ async def ask_password(turn: Turn) -> None:
 @text_handler("login_password")
 @raw
 async def read_password(turn: Turn, text: str) -> bool:
+    if await _asks_for_reset(turn, text):
+        return True
     try:
         guardian = await authenticate(
-            turn.db, turn.state.login or "", text, turn.now, turn.password_check
+            turn.db,
+            turn.state.login or "",
+            text,
+            turn.now,
+            turn.password_check,
+            client=turn.client,
         )
     except Refused as refused:
         turn.say(explain(turn.t, refused))
@@ -175,6 +198,12 @@ async def read_password_confirmation(turn: Turn, text: str) -> bool:
     return True
 
 
+#: Argon2 ahead of the transaction for the password steps of other flows (the profile's).
+PASSWORD_CHECKS: dict[
+    str, Callable[[Database, State, str, datetime], Awaitable[PasswordCheck | None]]
+] = {}
+
+
 async def check_password_first(
     database: Database, state: State, text: str, now: datetime
 ) -> PasswordCheck | None:
@@ -183,6 +212,8 @@ async def check_password_first(
     Reads what it needs in a short read transaction and hashes with none open, so that the
     write lock is not held for argon2's 200 ms; the turn records the outcome.
     """
+    if state.step in PASSWORD_CHECKS:
+        return await PASSWORD_CHECKS[state.step](database, state, text, now)
     if state.step == "login_password":
         async with database.reading() as db:
             guardian = await find_guardian(db, state.login or "")

@@ -22,6 +22,11 @@ PARENT_STEP = {
     "login_password": "login_user",
     "login_user": "start",
     "browse": "start",
+    "forgot_login": "login_user",
+    "current_password": "profile",
+    "change_password_new": "profile",
+    "change_password_confirm": "profile",
+    "change_email": "profile",
 }
 
 
@@ -40,6 +45,7 @@ MENU_ACTIONS = (
     "notifications",
     "logout",
     "link_telegram",
+    "profile",
 )
 
 
@@ -64,7 +70,7 @@ def menu_rows(turn: Turn) -> list[list[Button]]:
         ],
         [standing(t._("Solde et historique"), "balance"), standing(t._("Panier"), "recap")],
         [standing(t._("Aide"), "help"), _language_button(turn)],
-        [standing(t._("Notifications"), "notifications")],
+        [standing(t._("Mon compte"), "profile"), standing(t._("Notifications"), "notifications")],
         [standing(t._("Se déconnecter"), "logout")],
     ] + (
         [[standing(t._("Continuer dans Telegram"), "link_telegram")]]

@@ -67,6 +67,8 @@ WHOLE = (
 )
 #: Steps in the middle of a booking: a request typed there continues the one being filled.
 BOOKING_STEPS = ("child", "activity", "calendar", "waitlist_offer", "recap", "ask")
+#: What the profile's words open ("mon compte", "changer mon mot de passe"…), logged in.
+PROFILE_INTENTS = ("profile", "change_password", "change_email")
 SERVICE_INTENTS = (
     "book",
     "cancel",
@@ -79,6 +81,8 @@ SERVICE_INTENTS = (
     "pay_debt",
     "notifications",
     "receipts",
+    *PROFILE_INTENTS,
+    "export_data",
 )
 
 
@@ -156,6 +160,8 @@ async def on_text(turn: Turn, text: str) -> None:
         await turn.show("devices")
     elif intent == "login":
         await ACTIONS["login"](turn)
+    elif intent == "password_reset":
+        await ACTIONS["forgot_password"](turn)
     elif intent == "browse" or (not state.logged_in and frame.age is not None):
         await browse_text(turn, frame, text)
     elif not state.logged_in:
@@ -170,6 +176,10 @@ async def on_text(turn: Turn, text: str) -> None:
         await show_asked(turn, intent, frame)
     elif intent == "receipts":
         await turn.show("receipts")
+    elif intent in PROFILE_INTENTS:
+        await ACTIONS[intent](turn)
+    elif intent == "export_data":
+        await ACTIONS["export_data"](turn)
     elif intent in ("top_up", "buy_coupons", "pay_debt"):
         await payment_request_text(turn, intent, text)
     elif intent == "basket":

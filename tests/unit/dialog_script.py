@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -50,11 +50,13 @@ class Script:
         *,
         channel: str = "web",
         locale: str | None = None,
+        client: str | None = None,
     ) -> None:
         self.engine = engine
         self.channel = channel
         self.key = key
         self.locale = locale  # the channel's hint (a browser's language)
+        self.client = client  # the client's address, as the channel tells it
         self.result: TurnResult | None = None
         self.history: list[tuple[str, list[Reply]]] = []
 
@@ -62,7 +64,9 @@ class Script:
 
     async def turn(self, incoming: Incoming, said: str = "") -> Script:
         if self.locale is not None:
-            incoming = Incoming(text=incoming.text, button=incoming.button, locale_hint=self.locale)
+            incoming = replace(incoming, locale_hint=self.locale)
+        if self.client is not None:
+            incoming = replace(incoming, client=self.client)
         self.result = await self.engine.handle(self.channel, self.key, incoming)
         self.history.append((said, self.result.replies))
         return self
