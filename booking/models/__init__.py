@@ -40,10 +40,32 @@ from booking.models.money import (
 from booking.models.notifications import NoticeKind, OutboxMessage, OutboxState
 from booking.models.people import Dossier, Guardian, Household, Participant, Structure
 from booking.models.security import AccountToken, LoginThrottle, TelegramUpdate
+from booking.models.staff import (
+    Attendance,
+    AttendanceStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceSequence,
+    StaffAudit,
+    StaffMember,
+    StaffMessage,
+    StaffRole,
+    StaffSession,
+)
 
 __all__ = [
     "ACTIVE",
     "AccountToken",
+    "Attendance",
+    "AttendanceStatus",
+    "Invoice",
+    "InvoiceKind",
+    "InvoiceSequence",
+    "StaffAudit",
+    "StaffMember",
+    "StaffMessage",
+    "StaffRole",
+    "StaffSession",
     "LoginThrottle",
     "TelegramUpdate",
     "PLACE_TAKING",

@@ -197,3 +197,4 @@ class Enrolment(Base):
     )
     requested_at: Mapped[datetime]
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    refusal_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)

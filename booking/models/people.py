@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.models.base import Base
@@ -30,6 +30,12 @@ class Structure(Base):
     refund_via_provider: Mapped[bool] = mapped_column(Boolean, default=False)
     payment_settings: Mapped[dict] = mapped_column(JSON, default=dict)
     school_zone: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    # Attendance of a day can be changed until this hour of the next day (local time).
+    attendance_until_hour: Mapped[int] = mapped_column(Integer, default=12)
+    # What monthly invoices bill: "bookings" (what was booked) or "attendance" (consumed).
+    invoice_basis: Mapped[str] = mapped_column(String(16), default="bookings")
+    # When the daily staff digest goes out (local hour), to staff members with an e-mail.
+    digest_hour: Mapped[int] = mapped_column(Integer, default=7)
 
 
 class Household(Base):
@@ -76,6 +82,7 @@ class Guardian(Base):
     last_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    phone: Mapped[str] = mapped_column(String(32), default="")
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
     terms_accepted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
@@ -98,6 +105,7 @@ class Participant(Base):
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
     birth_date: Mapped[date] = mapped_column(Date)
+    school_class: Mapped[str] = mapped_column(String(50), default="")  # "CE1 B", a group
 
     household: Mapped[Household] = relationship(back_populates="participants", lazy="raise")
 
@@ -113,6 +121,10 @@ class Dossier(Base):
     structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"))
     missing_items: Mapped[list[str]] = mapped_column(JSON, default=list)
     validated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # What the staff must know at the door: allergies, PAI, who may fetch the child.
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # Why the staff refused the dossier as sent (the parent reads it in the chat).
+    refusal_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
     @property
     def is_complete(self) -> bool:
