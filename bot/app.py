@@ -21,6 +21,7 @@ from bot.payments.routes import setup_payment_routes
 from bot.payments.sandbox import SandboxProvider
 from bot.scheduler import scheduler_ctx
 from bot.settings import Settings
+from bot.staff.app import setup_staff
 from bot.telegram.setup import setup_telegram
 from bot.web.account_pages import setup_account_pages
 from bot.web.catalogue_api import get_catalogue
@@ -144,6 +145,7 @@ def build_app(
     setup_account_pages(app)
     setup_privacy_routes(app)
     setup_payment_routes(app)
+    setup_staff(app)
     if telegram:
         setup_telegram(app, settings)
     app.router.add_get("/healthz", healthz)

@@ -18,6 +18,7 @@ from booking.db import Database, normalise_url
 from booking.migrate import upgrade
 from bot.household_cli import add_household_parser, run_household
 from bot.settings import DEFAULT_HOST, DEFAULT_PORT, WILDCARD_HOSTS, Settings, served_url
+from bot.staff_cli import add_staff_parser, run_staff
 from dialogs.i18n import check_catalogues
 
 log = logging.getLogger("ribambelle")
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     payments.add_argument("--format", choices=("csv", "json"), default="csv")
     payments.add_argument("--output", type=Path, help="file to write (default: standard output)")
     add_household_parser(commands)
+    add_staff_parser(commands)
     return parser
 
 
@@ -245,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         return _import_catalogue(settings, args.file)
     elif args.command == "household":
         return run_household(settings, args)
+    elif args.command == "staff":
+        return run_staff(settings, args)
     elif args.command == "export":
         try:
             _export(settings, args.export_command, args.format, args.output)

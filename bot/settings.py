@@ -74,6 +74,7 @@ class Settings:
     trusted_proxies: frozenset[str] = frozenset()  # peers whose X-Forwarded-For is believed
     sockets_per_address: int = 20
     sockets_per_conversation: int = 8
+    staff_idle_minutes: float = 60.0  # a back-office session unused longer is logged out
     retention_months: int = 13  # conversations, messages and notifications kept (privacy.md)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -109,6 +110,7 @@ class Settings:
             trusted_proxies=trusted_proxies(get("TRUSTED_PROXIES") or ""),
             sockets_per_address=int(get("SOCKETS_PER_ADDRESS") or 20),
             sockets_per_conversation=int(get("SOCKETS_PER_CONVERSATION") or 8),
+            staff_idle_minutes=float(get("STAFF_IDLE_MINUTES") or 60),
             retention_months=parse_retention_months(get("RETENTION_MONTHS") or "13"),
             environ={k: v for k, v in env.items() if k.startswith("RIBAMBELLE_")},
         )

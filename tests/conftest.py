@@ -117,3 +117,7 @@ async def sqlite_database(sqlite_url: str) -> AsyncIterator[Database]:
     database = Database.from_url(sqlite_url)
     yield database
     await database.dispose()
+
+
+# The back office's fixtures (tests/staff_support.py): `staff_client`.
+from tests.staff_support import staff_client  # noqa: E402, F401

@@ -28,7 +28,10 @@ class StaffRole(enum.StrEnum):
 
 
 class StaffMember(Base):
-    """A town employee who logs in to the back office of one structure."""
+    """A town employee who logs in to the back office of one structure.
+
+    Wrong passwords wait as parents' do, counted in `login_throttles` (per login and address).
+    """
 
     __tablename__ = "staff_members"
 
@@ -39,8 +42,6 @@ class StaffMember(Base):
     role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole))
     name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(200), default="")
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
 

@@ -46,8 +46,6 @@ def upgrade() -> None:
         ),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("email", sa.String(length=200), nullable=False),
-        sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", booking.models.base.AwareDateTime(timezone=True), nullable=True),
         sa.Column("created_at", booking.models.base.AwareDateTime(timezone=True), nullable=False),
         sa.Column("disabled_at", booking.models.base.AwareDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,1 @@
+"""The town staff's back office under /staff/: server-rendered pages on the booking services."""

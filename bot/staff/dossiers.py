@@ -1,0 +1,3 @@
+"""Back-office pages: dossiers (being built)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Back-office pages: messages (being built)."""
+
+from __future__ import annotations
