@@ -19,6 +19,7 @@ from booking.db import Database
 from booking.models import (
     Activity,
     Booking,
+    BookingState,
     Channel,
     Dossier,
     Enrolment,
@@ -28,6 +29,8 @@ from booking.models import (
     LedgerKind,
     Participant,
     Session,
+    StaffMember,
+    StaffRole,
     Structure,
     WalletKind,
 )
@@ -35,11 +38,21 @@ from booking.passwords import hash_password
 from booking.providers import ProviderState, ProviderStatus
 from booking.school_calendar import SchoolHoliday, school_holidays
 from booking.services.basket import add_to_basket, confirm_basket, join_waitlist
-from booking.services.common import Actor
+from booking.services.common import Actor, confirm
 from booking.services.payments import apply_status, start_basket_payment
+from booking.services.pricing import price_of
 from booking.services.wallets import post_entry
 
 DEMO_SLUG = "ville-demo"
+#: The town's back-office accounts (/staff/), one per role, all with STAFF_PASSWORD.
+STAFF_ACCOUNTS = (
+    ("mairie-admin", StaffRole.ADMIN, "Nadine Admin"),
+    ("mairie-gestion", StaffRole.MANAGER, "Paul Gestion"),
+    ("cantine", StaffRole.AGENT, "Aïcha Cantine"),
+)
+STAFF_PASSWORD = "demo-mairie-2026"
+#: Families whose children eat at the canteen every school day (booked for the year).
+CANTEEN_FAMILIES = ("petit", "richard", "durand", "leroy")
 DEMO_ZONE = "A"  # whose real school holidays (vacances-scolaires-france) the demo town takes
 FULL_WEDNESDAY_CAPACITY = 8
 
@@ -584,6 +597,7 @@ async def load_demo(database: Database, now: datetime) -> bool:
     hashes = await asyncio.gather(
         *(asyncio.to_thread(_demo_hash, household.password) for household in households)
     )
+    staff_hash = await asyncio.to_thread(_demo_hash, STAFF_PASSWORD)
     async with database.writing() as db:
         if await db.scalar(select(Structure.id).limit(1)) is not None:
             return False
@@ -597,6 +611,9 @@ async def load_demo(database: Database, now: datetime) -> bool:
         await _add_enrolments(db, made["dupont"], now)
         await _add_money(db, made, now)
         await _add_bookings(db, made, now)
+        await _add_canteen_routine(db, structure, made, now)
+        await _add_staff(db, structure, staff_hash, now)
+        await _add_door_details(db, made)
     return True
 
 
@@ -761,3 +778,106 @@ async def _pay(db: AsyncSession, made: _Made, bookings: Sequence[Booking], now: 
     payment = await start_basket_payment(db, actor=made.actor, bookings=list(bookings), now=now)
     status = ProviderStatus(ProviderState.PAID, payment.amount_cents, payment.currency)
     await apply_status(db, payment.id, status, now=now, source="demo")
+
+
+async def _add_staff(
+    db: AsyncSession, structure: Structure, password_hash: str, now: datetime
+) -> None:
+    db.add_all(
+        StaffMember(
+            structure_id=structure.id,
+            login=login,
+            role=role,
+            name=name,
+            email=f"{login}@ville-demo.example.org",
+            password_hash=password_hash,
+            created_at=now,
+        )
+        for login, role, name in STAFF_ACCOUNTS
+    )
+    await db.flush()
+
+
+async def _add_door_details(db: AsyncSession, made: dict[str, _Made]) -> None:
+    """What the staff read at the door: phones, classes, Léa's allergy."""
+    for index, family in enumerate(made.values()):
+        family.guardian.phone = f"06 12 34 {index:02d} {10 + index:02d}"
+    classes = {"Léa": "CP A", "Paolo": "PS", "Amalia": "4e B", "Zoé": "MS", "Hugo": "CE2"}
+    for family in made.values():
+        for name, participant in family.participants.items():
+            participant.school_class = classes.get(name, "MS")
+    lea = await db.scalar(
+        select(Dossier).where(Dossier.participant_id == made["dupont"].participants["Léa"].id)
+    )
+    assert lea is not None
+    lea.notes = "Allergie à l'arachide (PAI) : trousse d'urgence dans le sac."
+    await db.flush()
+
+
+def _canteen_days(today: date) -> list[date]:
+    """School days of the canteen from the first of last month to the next two school days."""
+    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    holidays = school_holidays(DEMO_ZONE, first.year - 1, today.year + 1)
+    days, day, ahead = [], first, 0
+    while ahead < 3:
+        open_day = (
+            day.weekday() in (0, 1, 3, 4)  # the canteen's days (_school_day)
+            and day not in rules.french_public_holidays(day.year)
+            and not any(period.first <= day <= period.last for period in holidays)
+        )
+        if open_day:
+            days.append(day)
+            ahead += day >= today
+        day += timedelta(days=1)
+    return days
+
+
+async def _add_canteen_routine(
+    db: AsyncSession, structure: Structure, made: dict[str, _Made], now: datetime
+) -> None:
+    """CANTEEN_FAMILIES' children eat at the canteen every school day since the first of last
+    month (registered for the year, so booked before the deadlines): rosters for today and
+    the next days, and a past month to invoice. Past days get their sessions here (the
+    catalogue starts today)."""
+    today = now.astimezone(PARIS).date()
+    activity = await db.scalar(select(Activity).where(Activity.code == "cantine"))
+    assert activity is not None
+    existing = {
+        session.day: session
+        for session in await db.scalars(select(Session).where(Session.activity_id == activity.id))
+    }
+    actor = Actor(channel=Channel.SYSTEM)
+    for day in _canteen_days(today):
+        session = existing.get(day)
+        if session is None:
+            session = Session(
+                activity_id=activity.id,
+                day=day,
+                starts_at=datetime.combine(day, time(11, 30), PARIS),
+                ends_at=datetime.combine(day, time(13, 30), PARIS),
+                capacity=120,
+                price_cents=410,
+            )
+            db.add(session)
+            await db.flush()
+        session.activity = activity
+        booked_at = min(now, datetime.combine(day, time(8, 0), PARIS) - timedelta(days=14))
+        for login in CANTEEN_FAMILIES:
+            family = made[login]
+            for participant in family.participants.values():
+                price, coupons = await price_of(
+                    db, session=session, household=family.household, participant=participant
+                )
+                booking = Booking(
+                    session_id=session.id,
+                    participant_id=participant.id,
+                    household_id=family.household.id,
+                    state=BookingState.HELD,
+                    price_cents=price,
+                    coupons=coupons,
+                    created_at=booked_at,
+                )
+                db.add(booking)
+                await db.flush()
+                confirm(db, booking, now=booked_at, actor=actor, mode="invoice")
+    await db.flush()
