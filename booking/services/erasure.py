@@ -16,8 +16,10 @@ from booking.models import (
     BookingState,
     Conversation,
     Dossier,
+    Enrolment,
     Guardian,
     Household,
+    Invoice,
     LedgerEntry,
     LinkCode,
     OutboxMessage,
@@ -27,6 +29,7 @@ from booking.models import (
     PushedMessage,
     SandboxTransaction,
     Session,
+    StaffAudit,
     Wallet,
 )
 from booking.services.privacy import count_of, delete_hidden_messages, household_conversations
@@ -151,6 +154,7 @@ async def erase_household(db: AsyncSession, household_id: int, now: datetime) ->
     household.notify_channels = []
     household.erased_at = now
     await _pseudonymise_payments(db, household_id, names)
+    await _pseudonymise_staff_records(db, household_id, erasure.pseudonym, names)
     await _delete_traces(db, household_id, guardian_ids, erasure)
     await _count_kept(db, erasure)
     await db.flush()
@@ -174,6 +178,7 @@ async def _pseudonymise_people(
         guardian.first_name = f"G{number}"
         guardian.last_name = pseudonym
         guardian.email = ""
+        guardian.phone = ""
         guardian.language = None
         guardian.failed_logins = 0
         guardian.locked_until = None
@@ -190,10 +195,18 @@ async def _pseudonymise_people(
         participant.first_name = f"P{number}"
         participant.last_name = pseudonym
         participant.birth_date = reduced_birth_date(participant.birth_date)
+        participant.school_class = ""
+    participant_ids = [p.id for p in participants]
     await db.execute(
         update(Dossier)
-        .where(Dossier.participant_id.in_([p.id for p in participants]))
-        .values(missing_items=[])
+        .where(Dossier.participant_id.in_(participant_ids))
+        .values(missing_items=[], notes="", refusal_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    await db.execute(
+        update(Enrolment)
+        .where(Enrolment.participant_id.in_(participant_ids))
+        .values(refusal_reason=None)
         .execution_options(synchronize_session=False)
     )
     erasure.guardians, erasure.participants = len(guardians), len(participants)
@@ -278,6 +291,43 @@ async def _pseudonymise_payments(
     )
     for transaction in transactions:
         transaction.items = [_replace_names(str(line), names) for line in transaction.items or []]
+
+
+async def _pseudonymise_staff_records(
+    db: AsyncSession, household_id: int, pseudonym: str, names: dict[str, str]
+) -> None:
+    """Invoices stay (accounting) under the pseudonym, the children's names out of their lines;
+    the staff audit keeps who did what and when, not what it said of the household."""
+    # Issued invoices never change through the ORM (a credit note corrects them): erasure is
+    # the one exception, by statement.
+    invoices = (
+        await db.execute(
+            select(Invoice.id, Invoice.lines).where(Invoice.household_id == household_id)
+        )
+    ).all()
+    for invoice_id, lines in invoices:
+        pseudonymised = [
+            {
+                key: _replace_names(value, names) if isinstance(value, str) else value
+                for key, value in line.items()
+            }
+            if isinstance(line, dict)
+            else line
+            for line in lines or []
+        ]
+        await db.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice_id)
+            .values(household_name=pseudonym, household_reference=pseudonym, lines=pseudonymised)
+            .execution_options(synchronize_session=False)
+        )
+    # Append-only rows: likewise, by a statement.
+    await db.execute(
+        update(StaffAudit)
+        .where(StaffAudit.household_id == household_id)
+        .values(data={})
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _replace_names(text: str, names: dict[str, str]) -> str:

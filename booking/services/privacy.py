@@ -21,6 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute, joinedload
 from booking.models import (
     AccountToken,
     Activity,
+    Attendance,
     Basket,
     Booking,
     BookingEvent,
@@ -30,6 +31,7 @@ from booking.models import (
     Enrolment,
     Guardian,
     Household,
+    Invoice,
     LedgerEntry,
     LinkCode,
     OutboxMessage,
@@ -39,6 +41,7 @@ from booking.models import (
     PaymentState,
     PushedMessage,
     Session,
+    StaffAudit,
     Wallet,
     WalletKind,
 )
@@ -69,6 +72,9 @@ SECTIONS = {
     "outbox": "outbox",
     "account_tokens": "account_tokens",
     "link_codes": "link_codes",
+    "attendance": "attendance",
+    "invoices": "invoices",
+    "staff_audit": "staff_audit",
 }
 NOTES = {
     "password": "Passwords are held only as an argon2id hash, which is not exported.",
@@ -208,6 +214,7 @@ async def export_household(db: AsyncSession, household_id: int, now: datetime) -
                 "first_name": guardian.first_name,
                 "last_name": guardian.last_name,
                 "email": guardian.email,
+                "phone": guardian.phone,
                 "language": guardian.language,
                 "password": "held hashed (argon2id), not exported",
                 "must_change_password": guardian.must_change_password,
@@ -223,6 +230,7 @@ async def export_household(db: AsyncSession, household_id: int, now: datetime) -
                 "first_name": participant.first_name,
                 "last_name": participant.last_name,
                 "birth_date": w.day(participant.birth_date),
+                "school_class": participant.school_class,
             }
             for participant in participants
         ],
@@ -240,6 +248,7 @@ async def export_household(db: AsyncSession, household_id: int, now: datetime) -
         **await _money(db, w, household_id),
         **await _conversations(db, w, household_id, guardian_ids),
         "outbox": await _outbox(db, w, household_id),
+        **await _staff_records(db, w, household_id),
         "account_tokens": [
             {
                 "id": token.id,
@@ -275,6 +284,49 @@ def export_json(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
+async def _staff_records(db: AsyncSession, w: _Writer, household_id: int) -> dict[str, list]:
+    """What the town's staff recorded: attendance, invoices, and their changes to the household."""
+    attendance = await db.scalars(
+        select(Attendance).where(Attendance.household_id == household_id).order_by(Attendance.id)
+    )
+    invoices = await db.scalars(
+        select(Invoice).where(Invoice.household_id == household_id).order_by(Invoice.id)
+    )
+    audit = await db.scalars(
+        select(StaffAudit).where(StaffAudit.household_id == household_id).order_by(StaffAudit.id)
+    )
+    return {
+        "attendance": [
+            {
+                "booking_id": row.booking_id,
+                "session_id": row.session_id,
+                "participant_id": row.participant_id,
+                "status": row.status.value,
+                "marked_at": w.instant(row.marked_at),
+            }
+            for row in attendance
+        ],
+        "invoices": [
+            {
+                "number": invoice.number,
+                "kind": invoice.kind.value,
+                "month": f"{invoice.year:04d}-{invoice.month:02d}",
+                "household_name": invoice.household_name,
+                "lines": invoice.lines,
+                "total_cents": invoice.total_cents,
+                "total": w.money(invoice.total_cents),
+                "issued_at": w.instant(invoice.issued_at),
+                "sent_at": w.instant(invoice.sent_at),
+            }
+            for invoice in invoices
+        ],
+        "staff_audit": [
+            {"at": w.instant(row.at), "action": row.action, "target": row.target, "data": row.data}
+            for row in audit
+        ],
+    }
+
+
 async def _dossiers(db: AsyncSession, w: _Writer, participant_ids: list[int]) -> list[dict]:
     dossiers = await db.scalars(
         select(Dossier).where(Dossier.participant_id.in_(participant_ids)).order_by(Dossier.id)
@@ -284,6 +336,8 @@ async def _dossiers(db: AsyncSession, w: _Writer, participant_ids: list[int]) ->
             "id": dossier.id,
             "participant_id": dossier.participant_id,
             "missing_items": list(dossier.missing_items or []),
+            "notes": dossier.notes,
+            "refusal_reason": dossier.refusal_reason,
             "validated_at": w.instant(dossier.validated_at),
             "complete": dossier.is_complete,
         }
@@ -307,6 +361,7 @@ async def _enrolments(db: AsyncSession, w: _Writer, participant_ids: list[int]) 
             "status": enrolment.status.value,
             "requested_at": w.instant(enrolment.requested_at),
             "decided_at": w.instant(enrolment.decided_at),
+            "refusal_reason": enrolment.refusal_reason,
         }
         for enrolment, code, name in rows
     ]

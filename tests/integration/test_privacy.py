@@ -17,6 +17,8 @@ from booking.db import Database
 from booking.models import (
     AccountToken,
     Activity,
+    Attendance,
+    AttendanceStatus,
     Base,
     Basket,
     BasketState,
@@ -29,6 +31,8 @@ from booking.models import (
     EventKind,
     Guardian,
     Household,
+    Invoice,
+    InvoiceKind,
     LedgerEntry,
     LedgerKind,
     LinkCode,
@@ -41,6 +45,7 @@ from booking.models import (
     PaymentState,
     PushedMessage,
     SandboxTransaction,
+    StaffAudit,
     Wallet,
     WalletKind,
 )
@@ -70,6 +75,7 @@ MARKERS = (
     "eulalie",
     "zebulon",  # a dossier's free text, and a message
     "918273645",  # a Telegram chat id
+    "06 99 000001",  # a guardian's phone
     "2019-05-17",  # birth dates
     "2016-11-23",
 )
@@ -142,6 +148,49 @@ async def _everything(
     )
     db.add(booking)
     await db.flush()
+    # What the town's staff hold: the door details, attendance, an invoice, their audit.
+    adult.phone = f"06 99 {tag}"
+    kid.school_class = f"CM1 chez {friend}"
+    await db.execute(
+        text("UPDATE dossiers SET notes = :notes WHERE participant_id = :id"),
+        {"notes": f"Allergie aux œufs, appeler {first} {surname}", "id": kid.id},
+    )
+    db.add(
+        Attendance(
+            booking_id=booking.id,
+            session_id=past.id,
+            participant_id=kid.id,
+            household_id=home.id,
+            status=AttendanceStatus.PRESENT,
+            marked_at=LAST_MONTH,
+        )
+    )
+    db.add(
+        Invoice(
+            structure_id=town.id,
+            household_id=home.id,
+            number=f"F2027-{tag}",
+            sequence=int(tag),
+            kind=InvoiceKind.INVOICE,
+            year=2027,
+            month=2,
+            household_name=surname,
+            household_reference=home.reference,
+            lines=[{"participant": kid.first_name, "activity": "Centre", "amount_cents": 1200}],
+            total_cents=1200,
+            issued_at=LAST_MONTH,
+        )
+    )
+    db.add(
+        StaffAudit(
+            at=LAST_MONTH,
+            structure_id=town.id,
+            action="household_created",
+            target=f"household:{home.id}",
+            household_id=home.id,
+            data={"name": surname, "guardian": f"{first} {surname}"},
+        )
+    )
     actor = Actor(channel=Channel.WEB, household_id=home.id, guardian_id=adult.id)
     record_event(db, kind=EventKind.CONFIRMED, at=LAST_MONTH, actor=actor, booking=booking)
     payment = Payment(
@@ -355,6 +404,11 @@ NOT_A_HOUSEHOLDS = {
     "telegram_updates": "ids of Telegram updates taken in, with no chat nor household; a week",
     "sandbox_transactions": "the test provider's own books, linked by the payment's "
     "`provider_reference` (in the export), like a real provider's",
+    "staff_members": "the town's employees' accounts, not a family's",
+    "staff_sessions": "the employees' logged-in browsers",
+    "staff_messages": "what the staff wrote to a group of families (each household's copy "
+    "is in its `outbox`)",
+    "invoice_sequences": "the town's last invoice number per year",
 }
 #: The tables a household's data starts from.
 ROOTS = {"households", "guardians", "participants", "conversations"}
