@@ -15,8 +15,8 @@ class Refusal(enum.StrEnum):
     TOO_OLD = "too_old"  # max_age
     ENROLMENT_REQUIRED = "enrolment_required"  # activity
     ENROLMENT_PENDING = "enrolment_pending"
-    ENROLMENT_REFUSED = "enrolment_refused"
-    DOSSIER_INCOMPLETE = "dossier_incomplete"  # missing: list[str]
+    ENROLMENT_REFUSED = "enrolment_refused"  # activity, reason (the staff's, may be "")
+    DOSSIER_INCOMPLETE = "dossier_incomplete"  # missing: list[str], reason if staff refused
     IN_DEBT = "in_debt"  # owed_cents
     NOT_OPEN_YET = "not_open_yet"  # opens_at
     PAST_DEADLINE = "past_deadline"  # deadline

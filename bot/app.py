@@ -114,7 +114,9 @@ def build_app(
     run_scheduler: bool = True,
     telegram: bool = True,
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+    # Form bodies (the back office's CSV of households) up to 2 MB; the chat API caps its own
+    # bodies far lower (bot/web/chat_api.py MAX_BODY).
+    app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
     app[CLOCK] = clock or clock_from_env(settings.now)
     owns_database = database is None

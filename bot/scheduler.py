@@ -14,6 +14,7 @@ from booking.services.conversations import purge_messages
 from booking.services.holds import sweep_expired_holds
 from booking.services.privacy import PURGE_BATCH, more_to_purge, purge_expired_personal_data
 from booking.services.reminders import plan_notices, purge_outbox, write_notices
+from bot.staff.digest import send_digests_once
 from bot.web.keys import CLOCK, DATABASE, OUTBOX, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ async def privacy_sweep_once(
     return total
 
 
+#: The staff digest waits for its hour; a minute late is on time.
+DIGEST_SWEEP_SECONDS = 60.0
+
+
 async def run_every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
     """Run `job` every `seconds`; a failing run is logged and retried at the next tick."""
     while True:
@@ -97,6 +102,13 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
             run_every(settings.sweep_seconds, lambda: notice_jobs_once(database, clock), "notices")
         ),
         asyncio.create_task(app[OUTBOX].run_forever(settings.outbox_seconds)),
+        asyncio.create_task(
+            run_every(
+                DIGEST_SWEEP_SECONDS,
+                lambda: send_digests_once(database, clock, app[OUTBOX].mailer),
+                "staff_digest",
+            )
+        ),
         asyncio.create_task(
             run_every(
                 PRIVACY_SWEEP_SECONDS,

@@ -44,6 +44,12 @@ def explain(t: Translator, refused: Refused) -> str:
         )
     if code is Refusal.DOSSIER_INCOMPLETE:
         missing = [t._(DOSSIER_ITEMS.get(item, item)) for item in p.get("missing") or []]
+        if p.get("reason"):
+            return t._(
+                "La mairie n'a pas validé le dossier d'inscription. Motif : {reason}. "
+                "Une fois le dossier corrigé au guichet unique, vous pourrez réserver.",
+                reason=str(p["reason"]).rstrip(". "),
+            )
         if missing:
             return t._(
                 "Le dossier d'inscription n'est pas complet : il manque {items}. Déposez ces "
@@ -63,6 +69,12 @@ def explain(t: Translator, refused: Refused) -> str:
         return t._(
             "La demande d'inscription à cette activité est en cours d'examen par la mairie. "
             "Vous pourrez réserver dès qu'elle sera acceptée."
+        )
+    if code is Refusal.ENROLMENT_REFUSED and p.get("reason"):
+        return t._(
+            "L'inscription à cette activité n'a pas été acceptée. Motif : {reason}. "
+            "Contactez la mairie.",
+            reason=str(p["reason"]).rstrip(". "),
         )
     if code is Refusal.ENROLMENT_REFUSED:
         return t._("L'inscription à cette activité n'a pas été acceptée. Contactez la mairie.")

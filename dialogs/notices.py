@@ -327,6 +327,73 @@ def _email_change_notice(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
     return Rendered(t._("Changement d'adresse e-mail demandé"), text)
 
 
+def _dossier_decided(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    name = data.get("participant", "")
+    if data.get("approved"):
+        text = t._("Le dossier de {name} est validé : vous pouvez réserver.", name=name)
+        return Rendered(t._("Dossier de {name} validé", name=name), text)
+    text = t._(
+        "La mairie n'a pas validé le dossier de {name}. Motif : {reason}",
+        name=name,
+        reason=data.get("reason") or "",
+    )
+    return Rendered(t._("Dossier de {name} à compléter", name=name), text)
+
+
+def _enrolment_decided(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    name, activity = data.get("participant", ""), data.get("activity", "")
+    if data.get("approved"):
+        text = t._(
+            "L'inscription de {name} à {activity} est acceptée : vous pouvez réserver.",
+            name=name,
+            activity=activity,
+        )
+        return Rendered(t._("Inscription acceptée"), text)
+    text = t._(
+        "L'inscription de {name} à {activity} n'a pas été acceptée. Motif : {reason}",
+        name=name,
+        activity=activity,
+        reason=data.get("reason") or "",
+    )
+    return Rendered(t._("Inscription refusée"), text)
+
+
+def _staff_message(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    """The staff's own words, untranslated, in a translated frame."""
+    subject = data.get("subject") or t._("Message de la mairie")
+    head = t._(
+        "Message de la mairie ({town}) : {subject}", town=data.get("town", ""), subject=subject
+    )
+    return Rendered(subject, f"{head}\n\n{data.get('text', '')}")
+
+
+def _invoice_issued(data, t, tz, public_url) -> Rendered:  # noqa: ANN001
+    """A monthly invoice (or a credit note): its number, month and amount; the balance in
+    the chat lists it with its PDF."""
+    month = t.month(date(int(data["year"]), int(data["month"]), 1))
+    amount = t.money(abs(int(data["amount_cents"])))
+    if data.get("kind") == "credit_note":
+        subject = t._("Avoir n° {number}", number=data["number"])
+        text = t._(
+            "La mairie a émis l'avoir n° {number} de {amount} sur votre facture de {month} : "
+            "il est déduit de ce que vous devez.",
+            number=data["number"],
+            amount=amount,
+            month=month,
+        )
+    else:
+        subject = t._("Facture n° {number} — {month}", number=data["number"], month=month)
+        text = t._(
+            "Votre facture de {month} est prête : n° {number}, {amount}, à régler à la mairie.",
+            number=data["number"],
+            amount=amount,
+            month=month,
+        )
+    text += "\n" + t._("Retrouvez-la en PDF dans « mon solde ».")
+    buttons = [[Button(t._("Voir mon solde et mes factures"), standing_payload("balance"))]]
+    return Rendered(subject, text, buttons=buttons)
+
+
 _RENDERERS = {
     NoticeKind.BOOKING_CONFIRMED: _confirmed,
     NoticeKind.BOOKING_CANCELLED: _cancelled,
@@ -337,7 +404,11 @@ _RENDERERS = {
     NoticeKind.REMINDER: _reminder,
     NoticeKind.PAYMENT_REMINDER: _payment_reminder,
     NoticeKind.DAILY_REPORT: _daily_report,
+    NoticeKind.INVOICE_ISSUED: _invoice_issued,
     NoticeKind.PASSWORD_RESET: _password_reset,
     NoticeKind.EMAIL_CHANGE: _email_change,
     NoticeKind.EMAIL_CHANGE_NOTICE: _email_change_notice,
+    NoticeKind.STAFF_MESSAGE: _staff_message,
+    NoticeKind.DOSSIER_DECIDED: _dossier_decided,
+    NoticeKind.ENROLMENT_DECIDED: _enrolment_decided,
 }

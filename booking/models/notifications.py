@@ -21,10 +21,15 @@ class NoticeKind(enum.StrEnum):
     REMINDER = "reminder"  # the evening before booked sessions
     PAYMENT_REMINDER = "payment_reminder"  # a payment link not paid yet
     DAILY_REPORT = "daily_report"  # the compte rendu, by e-mail
+    INVOICE_ISSUED = "invoice_issued"  # a monthly invoice or credit note (services/invoices)
     # Account e-mails, to one guardian's addresses only (`outbox.send_account_email`):
     PASSWORD_RESET = "password_reset"  # the one-time link to a new password
     EMAIL_CHANGE = "email_change"  # to the new addresses: the link that applies them
     EMAIL_CHANGE_NOTICE = "email_change_notice"  # to the old ones: a change was asked
+    STAFF_MESSAGE = "staff_message"  # staff wrote to the families of a session, activity, day
+    # The town's staff decided (back office): approved, or refused with a reason.
+    DOSSIER_DECIDED = "dossier_decided"
+    ENROLMENT_DECIDED = "enrolment_decided"
 
 
 class OutboxState(enum.StrEnum):

@@ -22,8 +22,12 @@ from booking.models import Guardian, LinkCode
 
 #: How long a document link works; the chat gives a new one whenever it is asked again.
 #: A receipt link stays in the conversation's history for a day; a download, an hour.
-LIFETIMES = {"receipt": timedelta(days=1), "statement": timedelta(hours=1)}
-_DOCUMENT = re.compile(r"(?:receipt:\d{1,12}|statement:\d{4})")
+LIFETIMES = {
+    "receipt": timedelta(days=1),
+    "statement": timedelta(hours=1),
+    "invoice": timedelta(hours=1),
+}
+_DOCUMENT = re.compile(r"(?:receipt:\d{1,12}|statement:\d{4}|invoice:\d{1,12})")
 
 
 def receipt_document(payment_id: int) -> str:
@@ -32,6 +36,11 @@ def receipt_document(payment_id: int) -> str:
 
 def statement_document(year: int) -> str:
     return f"statement:{year}"
+
+
+def invoice_document(invoice_id: int) -> str:
+    """A monthly invoice or credit note as PDF (booking/services/invoices.py)."""
+    return f"invoice:{invoice_id}"
 
 
 def _digest(document: str, code: str) -> str:

@@ -130,7 +130,9 @@ async def eligibility_refusal(
     )
     if dossier is None or not dossier.is_complete:
         missing = list(dossier.missing_items) if dossier is not None else []
-        return Refused(Refusal.DOSSIER_INCOMPLETE, missing=missing)
+        refused = dossier is not None and dossier.refusal_reason
+        reason = {"reason": dossier.refusal_reason} if refused else {}  # the staff's words
+        return Refused(Refusal.DOSSIER_INCOMPLETE, missing=missing, **reason)
     if activity.enrolment_required:
         enrolment = await db.scalar(
             select(Enrolment).where(
@@ -142,7 +144,8 @@ async def eligibility_refusal(
         if enrolment.status is EnrolmentStatus.PENDING:
             return Refused(Refusal.ENROLMENT_PENDING, activity=activity.name)
         if enrolment.status is EnrolmentStatus.REFUSED:
-            return Refused(Refusal.ENROLMENT_REFUSED, activity=activity.name)
+            reason = {"reason": enrolment.refusal_reason} if enrolment.refusal_reason else {}
+            return Refused(Refusal.ENROLMENT_REFUSED, activity=activity.name, **reason)
     if structure.blocks_debtors:
         owed = await amount_owed(db, household.id)
         if owed > 0:

@@ -23,11 +23,20 @@ from sqlalchemy import or_, select, update
 
 from booking.clock import Clock
 from booking.db import Database
-from booking.models import Conversation, Household, OutboxMessage, OutboxState, Structure
+from booking.models import (
+    Conversation,
+    Household,
+    Invoice,
+    NoticeKind,
+    OutboxMessage,
+    OutboxState,
+    Structure,
+)
 from booking.services.links import mark_blocked
 from booking.services.outbox import ACCOUNT_KINDS
 from bot.delivery import Deliveries, DeliveryBlocked, Recipient
-from bot.notify.email import Email, EmailSender, PermanentEmailError
+from bot.notify.email import Attachment, Email, EmailSender, PermanentEmailError
+from bot.staff.invoice_pdf import invoice_pdf, pdf_filename
 from dialogs.i18n import Translator
 from dialogs.notices import render
 
@@ -226,6 +235,7 @@ class OutboxWorker:
                     html=rendered.html(),
                     message_id_key=row.delivery_key,
                     language=row.locale,
+                    attachments=await self._attachments(row, t),
                 )
             )
             return
@@ -248,6 +258,25 @@ class OutboxWorker:
             async with self.database.writing() as db:
                 await mark_blocked(db, conversation.id, self.clock.now())
             raise Undeliverable("the recipient blocked the bot") from None
+
+    async def _attachments(self, row: Claimed, t: Translator) -> list[Attachment]:
+        """An invoice's e-mail carries its PDF (the household's own invoice only)."""
+        if row.kind != NoticeKind.INVOICE_ISSUED or "invoice_id" not in row.data:
+            return []
+        async with self.database.reading() as db:
+            invoice = await db.get(Invoice, int(row.data["invoice_id"]))
+            if invoice is None or invoice.household_id != row.household_id:
+                return []
+            structure = await db.get(Structure, invoice.structure_id)
+            corrects = await db.get(Invoice, invoice.corrects_id) if invoice.corrects_id else None
+        content = invoice_pdf(
+            invoice,
+            town=structure.name if structure else "",
+            t=t,
+            tz=await self._tz(row.household_id),
+            corrects=corrects,
+        )
+        return [Attachment(pdf_filename(invoice), content, "application/pdf")]
 
     async def _finish(self, row: Claimed, state: OutboxState, error: str | None = None) -> None:
         async with self.database.writing() as db:

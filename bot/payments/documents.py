@@ -3,6 +3,7 @@ documents`): a receipt as a printable page, the year's statement as a spreadshee
 
 - `GET /documents/<code>/receipt/<payment id>`: the receipt, printable (its own print styles).
 - `GET /documents/<code>/statement/<year>.csv`: consumptions and money movements of the year.
+- `GET /documents/<code>/invoice/<invoice id>.pdf`: a monthly invoice or credit note (PDF).
 
 A code opens one document of one household until it expires; anything else is a 404 that
 says how to get a new link, never another household's data.
@@ -20,9 +21,10 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from booking.models import Household, Payment, PaymentPurpose
+from booking.models import Household, Invoice, Payment, PaymentPurpose
 from booking.services.documents import (
     document_household,
+    invoice_document,
     receipt_document,
     statement_document,
 )
@@ -30,12 +32,14 @@ from booking.services.payments import order_id, paid_from
 from booking.services.receipts import receipt_data, receipt_of
 from booking.services.statements import year_statement
 from bot.payments.pages import page, translator, ways_back
+from bot.staff.invoice_pdf import invoice_pdf, pdf_filename
 from bot.web.keys import CLOCK, DATABASE
 from dialogs.explain import consumption_word, item_line, movement_word
 from dialogs.i18n import Translator
 
 RECEIPT = "/documents/{code}/receipt/{payment_id:[0-9]{1,12}}"
 STATEMENT = "/documents/{code}/statement/{year:[0-9]{4}}.csv"
+INVOICE = "/documents/{code}/invoice/{invoice_id:[0-9]{1,12}}.pdf"
 PRIVATE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 
 
@@ -231,6 +235,33 @@ def _euros(t: Translator, cents: int) -> str:
     return f"{sign}{units}{',' if t.locale == 'fr' else '.'}{rest:02d}"
 
 
+async def invoice_pdf_page(request: web.Request) -> web.Response:
+    """The household's own invoice (or credit note) as PDF, in the parent's language."""
+    t = translator(request)
+    invoice_id = int(request.match_info["invoice_id"])
+    household = await _household(request, invoice_document(invoice_id))
+    if household is None:
+        return _expired(request, t)
+    async with request.app[DATABASE].reading() as db:
+        invoice = await db.get(Invoice, invoice_id)
+        if invoice is None or invoice.household_id != household.id:
+            return _expired(request, t)
+        corrects = await db.get(Invoice, invoice.corrects_id) if invoice.corrects_id else None
+    body = invoice_pdf(
+        invoice,
+        town=household.structure.name,
+        t=t,
+        tz=ZoneInfo(household.structure.timezone),
+        corrects=corrects,
+    )
+    return web.Response(
+        body=body,
+        content_type="application/pdf",
+        headers={**PRIVATE, "Content-Disposition": f'inline; filename="{pdf_filename(invoice)}"'},
+    )
+
+
 def setup_document_routes(app: web.Application) -> None:
     app.router.add_get(RECEIPT, receipt_page)
+    app.router.add_get(INVOICE, invoice_pdf_page)
     app.router.add_get(STATEMENT, statement_csv)

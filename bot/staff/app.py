@@ -10,6 +10,7 @@ from aiohttp import web
 
 # Each page module registers its pages with `bot.staff.web.page` when imported.
 from bot.staff import (  # noqa: F401
+    admin,
     attendance,
     dashboard,
     dossiers,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from booking.models import WalletKind
-from booking.services.documents import document_code, statement_document
+from booking.models import Invoice, InvoiceKind, WalletKind
+from booking.services.documents import document_code, invoice_document, statement_document
+from booking.services.invoices import household_invoice, household_invoices
 from booking.services.statements import (
     Consumption,
     MonthStatement,
@@ -25,6 +26,8 @@ from dialogs.turn import Turn, action, step
 #: Statement lines per section before "… and N more": two months fit a phone's screen.
 STATEMENT_LINES = 8
 MONTH_LINES = 15
+#: Invoices listed with the balance, newest first, each with its PDF button.
+INVOICES_SHOWN = 3
 #: A ledger label that is a receipt's number ("R2027-000012").
 RECEIPT_NUMBER = re.compile(r"R\d{4}-\d+")
 
@@ -61,6 +64,10 @@ async def show_balance(turn: Turn) -> None:
     t = turn.t
     today = turn.now.astimezone(turn.tz).date()
     lines = await _balance_lines(turn, today)
+    invoices = await household_invoices(turn.db, state.household_id, limit=INVOICES_SHOWN)
+    if invoices:
+        lines.append(t._("Vos factures :"))
+        lines += ["• " + _invoice_line(turn, invoice) for invoice in invoices]
     this_month = today.replace(day=1)
     asked = (state.question or {}).get("history")
     if asked:
@@ -103,9 +110,57 @@ async def show_balance(turn: Turn) -> None:
         turn.button(t._("Télécharger {year} (tableur)", year=year), "download_year", year)
         for year in years
     ]
+    pdfs = [
+        turn.button(t._("PDF {number}", number=invoice.number), "invoice_pdf", invoice.id)
+        for invoice in invoices
+    ]
     turn.say(
         "\n".join(lines),
-        [*await payment_rows(turn), nav, downloads, nav_row(turn, back=False)],
+        [
+            *await payment_rows(turn),
+            *([pdfs] if pdfs else []),
+            nav,
+            downloads,
+            nav_row(turn, back=False),
+        ],
+    )
+
+
+def _invoice_line(turn: Turn, invoice: Invoice) -> str:
+    """ "Facture n° F2027-00001 — février 2027 — 6,70 €"."""
+    t = turn.t
+    month = t.month(date(invoice.year, invoice.month, 1))
+    if invoice.kind is InvoiceKind.CREDIT_NOTE:
+        title = t._("Avoir n° {number}", number=invoice.number)
+        amount = signed_money(t, -invoice.total_cents)
+    else:
+        title = t._("Facture n° {number}", number=invoice.number)
+        amount = t.money(invoice.total_cents)
+    return f"{title} — {month} — {amount}"
+
+
+@action("invoice_pdf")
+@require_login
+async def open_invoice(turn: Turn, invoice_id: int) -> None:
+    """A short-lived link to one of the household's invoices, as PDF."""
+    t = turn.t
+    invoice = await household_invoice(turn.db, turn.state.household_id, invoice_id)
+    if invoice is None:
+        turn.say(t._("Cette facture n'est pas disponible."), [nav_row(turn, back=False)])
+        return
+    code = await document_code(
+        turn.db,
+        guardian_id=turn.state.guardian_id,
+        document=invoice_document(invoice.id),
+        now=turn.now,
+    )
+    turn.say(
+        _invoice_line(turn, invoice) + "\n" + t._("Le lien est valable une heure."),
+        [nav_row(turn, back=False)],
+        link=Link(
+            t._("Ouvrir {number} (PDF)", number=invoice.number),
+            f"{turn.public_url}/documents/{code}/invoice/{invoice.id}.pdf",
+        ),
     )
 
 
