@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -23,6 +24,7 @@ from multidict import MultiDictProxy
 
 from booking.models import StaffRole
 from booking.refusals import Refused
+from booking.services.rosters import structure_zone
 from booking.services.staff_accounts import (
     StaffContext,
     authenticate_staff,
@@ -44,6 +46,7 @@ MAX_FORM = 2 * 1024 * 1024  # a CSV of households
 STAFF: web.RequestKey = web.RequestKey("staff", StaffContext)  # type: ignore[type-arg]
 FORM: web.RequestKey = web.RequestKey("staff_form", MultiDictProxy)  # type: ignore[type-arg]
 CSRF: web.RequestKey = web.RequestKey("staff_csrf", str)  # type: ignore[type-arg]
+ZONE: web.RequestKey = web.RequestKey("staff_zone", ZoneInfo)  # type: ignore[type-arg]
 
 Handler = Callable[[web.Request, StaffContext], Awaitable[web.StreamResponse]]
 
@@ -98,7 +101,11 @@ async def read_form(request: web.Request) -> MultiDictProxy:
     return await request.post()
 
 
-def _formatters(t: Translator) -> dict[str, Any]:
+def _formatters(t: Translator, zone: ZoneInfo | None) -> dict[str, Any]:
+    def local(value: datetime) -> datetime:
+        # The database hands instants back in UTC: the staff read them on their town's clock.
+        return value.astimezone(zone) if zone is not None and value.tzinfo is not None else value
+
     return {
         "t": t,
         "_": t._,
@@ -107,8 +114,8 @@ def _formatters(t: Translator) -> dict[str, Any]:
         "day": lambda value: t.day(value) if isinstance(value, date) else "",
         "short_day": lambda value: t.short_day(value) if isinstance(value, date) else "",
         "month_name": lambda value: t.month(value) if isinstance(value, date) else "",
-        "time": lambda value: t.time(value) if isinstance(value, datetime) else "",
-        "moment": lambda value: t.moment(value) if isinstance(value, datetime) else "",
+        "time": lambda value: t.time(local(value)) if isinstance(value, datetime) else "",
+        "moment": lambda value: t.moment(local(value)) if isinstance(value, datetime) else "",
     }
 
 
@@ -124,7 +131,7 @@ def render(
         "lang": t.locale,
         "path": request.path,
         "roles": StaffRole,
-        **_formatters(t),
+        **_formatters(t, request.get(ZONE)),
         **(context or {}),
     }
     response = aiohttp_jinja2.render_template(template, request, values, status=status)
@@ -148,6 +155,8 @@ def guard(item: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         idle = timedelta(minutes=request.app[SETTINGS].staff_idle_minutes)
         async with request.app[DATABASE].reading() as db:
             found = await staff_session(db, request.cookies.get(STAFF_COOKIE), now, idle)
+            if found is not None:
+                request[ZONE] = await structure_zone(db, found[0].structure_id)
         if found is None:
             if request.method == "GET":
                 return redirect(f"{PREFIX}/login?next={quote(request.path_qs)}")

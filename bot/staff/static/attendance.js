@@ -7,6 +7,15 @@ function showMarks(data) {
     const cell = document.querySelector(`[data-count="${key}"]`);
     if (cell) cell.textContent = String(value);
   }
+  // "Tous présents (N à pointer)": N follows the taps; with nobody left it goes, as after a
+  // reload (the page renders it only while someone is unmarked).
+  const all = document.querySelector("form.attendance-all");
+  const unmarked = data.counts && data.counts.unmarked;
+  if (all && typeof unmarked === "number") {
+    all.hidden = unmarked === 0;
+    const button = all.querySelector("button");
+    if (button) button.textContent = button.textContent.replace(/\d+/, String(unmarked));
+  }
 }
 
 document.querySelectorAll("form[data-mark]").forEach((form) => {
