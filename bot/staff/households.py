@@ -263,6 +263,9 @@ def _ids(request: web.Request) -> tuple[int, int]:
 async def letter(request: web.Request, staff: StaffContext) -> web.Response:
     """A new first password, shown once on a printable letter (never stored in clear)."""
     household_id, guardian_id = _ids(request)
+    async with request.app[DATABASE].reading() as db:
+        if await household_of(db, staff.structure_id, household_id) is None:
+            return _not_found(request)  # before argon2's work: another town's ids cost nothing
     password = first_password()
     password_hash = await off_loop(hash_password, password)
     async with request.app[DATABASE].writing() as db:
