@@ -204,7 +204,9 @@ async def dispatch(turn: Turn, incoming: Incoming) -> None:
         return
     handler = TEXT_HANDLERS.get(turn.state.step)
     if handler is not None and getattr(handler, "raw", False):
-        await handler(turn, text)  # a login or a password: never read as a command
+        if await handler(turn, text):
+            return  # a login or a password: never read as a command
+        await on_text(turn, text)  # words where a login was asked ("se connecter")
         return
     if handler is not None and await handler(turn, text):
         return  # the step's own reading ("30 €" when a top-up amount is asked)

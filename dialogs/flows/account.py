@@ -31,7 +31,8 @@ from dialogs.understanding.text import fold
 
 
 def raw(handler):  # noqa: ANN001, ANN201
-    """Mark a text handler whose text is a secret or a login, never a command."""
+    """Mark a text handler whose text is a secret or a login, never a command; a login step
+    may return False for words that cannot be a login, which the engine then reads."""
     handler.raw = True
     return handler
 
@@ -76,6 +77,8 @@ async def go_start(turn: Turn) -> None:
 async def read_login(turn: Turn, text: str) -> bool:
     if await _asks_for_reset(turn, text):
         return True
+    if any(character.isspace() for character in text.strip()):
+        return False  # no login holds a space: words, for the engine to read
     turn.state.login = text.strip()[:64]
     await turn.show("login_password")
     return True

@@ -77,6 +77,20 @@ async def test_a_visitor_sees_the_activities_for_a_seven_year_old_in_july(engine
 # --- Logging in and out -----------------------------------------------------------------
 
 
+async def test_words_typed_where_the_login_is_asked_are_read_as_words_not_as_a_login(engine, town):
+    """No login holds a space: "se connecter" typed at the login step asks the login again,
+    and is not spent as a login (a wrong password's tries, "Votre mot de passe ?")."""
+    visitor = Script(engine, "words-at-login")
+    await visitor.send("se connecter")
+    visitor.says("identifiant")
+
+    await visitor.send("se connecter")
+    visitor.says("identifiant").never_says("mot de passe ?")
+
+    await visitor.send("la cantine pour 5 ans")
+    visitor.says("Cantine (3-12 ans").never_says("mot de passe ?")
+
+
 async def test_a_first_login_asks_a_new_password_twice_and_the_terms(engine, town):
     parent = Script(engine, "durand")
     await parent.login("durand", FIRST_PASSWORD)
