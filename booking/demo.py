@@ -624,6 +624,7 @@ class _Made:
     household: Household
     guardian: Guardian
     participants: dict[str, Participant]
+    adult_name: str | None = None  # an adult who takes part (family sessions)
 
     @property
     def actor(self) -> Actor:
@@ -677,7 +678,7 @@ async def _add_household(
         )
         for participant in participants.values()
     )
-    return _Made(household, guardian, participants)
+    return _Made(household, guardian, participants, spec.adult.first_name if spec.adult else None)
 
 
 async def _activity_id(db: AsyncSession, code: str) -> int:
@@ -805,7 +806,8 @@ async def _add_door_details(db: AsyncSession, made: dict[str, _Made]) -> None:
     classes = {"Léa": "CP A", "Paolo": "PS", "Amalia": "4e B", "Zoé": "MS", "Hugo": "CE2"}
     for family in made.values():
         for name, participant in family.participants.items():
-            participant.school_class = classes.get(name, "MS")
+            if family.adult_name != name:  # Jean-Paul climbs with his children: no class
+                participant.school_class = classes.get(name, "MS")
     lea = await db.scalar(
         select(Dossier).where(Dossier.participant_id == made["dupont"].participants["Léa"].id)
     )
