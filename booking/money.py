@@ -22,3 +22,10 @@ def parse_euros(text: str) -> int:
     if not amount.is_finite() or amount.as_tuple().exponent < -2:
         raise ValueError(f"not an amount in euros: {text!r}")
     return int(amount * 100)
+
+
+def plain_euros(cents: int) -> str:
+    """`-1250` → "-12,50": the amount without its currency, as a French form field or an
+    accounting spreadsheet reads a number."""
+    units, rest = divmod(abs(cents), 100)
+    return f"{'-' if cents < 0 else ''}{units},{rest:02d}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from aiohttp import web
@@ -19,12 +18,21 @@ from booking.services.attendance import (
     session_attendance,
 )
 from booking.services.staff_accounts import StaffContext
-from bot.staff.rosters import chosen_day, csv_response, day_links, local_today
-from bot.staff.web import FORM, error_page, page, redirect, render, translator
+from bot.staff.rosters import day_links
+from bot.staff.web import (
+    FORM,
+    chosen_day,
+    chosen_month,
+    csv_response,
+    error_page,
+    local_today,
+    page,
+    redirect,
+    render,
+    translator,
+)
 from bot.web.keys import CLOCK, DATABASE
 from dialogs.i18n import Translator
-
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def refusal_text(t: Translator, refused: AttendanceRefused) -> str:
@@ -52,7 +60,7 @@ def _wants_json(request: web.Request) -> bool:
 
 @page("GET", "/attendance", name="attendance")
 async def attendance_day(request: web.Request, staff: StaffContext) -> web.Response:
-    today = await local_today(request, staff)
+    today = local_today(request)
     day = chosen_day(request, today)
     if day is None:
         return error_page(request, 400, translator(request)._("Date illisible."))
@@ -151,22 +159,12 @@ def _bad_request(request: web.Request, message: str) -> web.Response:
     return error_page(request, 400, message)
 
 
-def chosen_month(request: web.Request, today: date) -> tuple[int, int] | None:
-    given = request.query.get("month", "").strip()
-    if not given:
-        return today.year, today.month
-    found = MONTH.match(given)
-    if found is None or not 1 <= int(found.group(2)) <= 12:
-        return None
-    return int(found.group(1)), int(found.group(2))
-
-
 async def _absences(request: web.Request, staff: StaffContext):  # noqa: ANN202
-    month = chosen_month(request, await local_today(request, staff))
+    month = chosen_month(request, local_today(request))
     if month is None:
         return None, None
     async with request.app[DATABASE].reading() as db:
-        return month, await absences_of(db, staff.structure_id, *month)
+        return month, await absences_of(db, staff.structure_id, month.year, month.month)
 
 
 @page("GET", "/attendance/absences", role=StaffRole.MANAGER, name="absences")
@@ -174,7 +172,7 @@ async def absences_page(request: web.Request, staff: StaffContext) -> web.Respon
     month, households = await _absences(request, staff)
     if month is None:
         return error_page(request, 400, translator(request)._("Mois illisible."))
-    first = date(month[0], month[1], 1)
+    first = month
     previous = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
     following = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
     return render(
@@ -220,4 +218,4 @@ async def absences_csv(request: web.Request, staff: StaffContext) -> web.Respons
         t._("Activité"),
         t._("Séance"),
     ]
-    return csv_response(f"absences-{month[0]}-{month[1]:02d}.csv", header, rows)
+    return csv_response(f"absences-{month:%Y-%m}.csv", header, rows)

@@ -3,14 +3,13 @@ its PDF, and the accounting export (CSV)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from booking.models import Invoice, InvoiceKind, StaffRole, Structure
+from booking.money import parse_euros, plain_euros
 from booking.services.invoices import (
     InvoiceRefused,
     credit_notes_of,
@@ -24,21 +23,28 @@ from booking.services.invoices import (
 )
 from booking.services.staff_accounts import StaffContext
 from bot.staff.invoice_pdf import invoice_pdf, pdf_filename
-from bot.staff.web import FORM, error_page, page, redirect, render, translator
+from bot.staff.web import (
+    FORM,
+    ZONE,
+    chosen_month,
+    csv_response,
+    error_page,
+    local_today,
+    page,
+    redirect,
+    render,
+    translator,
+)
 from bot.web.keys import CLOCK, DATABASE, OUTBOX
 from dialogs.i18n import Translator
 
 PRIVATE = {"Cache-Control": "private, no-store"}
 
 
-def _month(request: web.Request, today: date) -> date:
-    """The month asked (`?month=2027-02`), else last month."""
-    asked = request.query.get("month", "")
-    try:
-        year, month = (int(part) for part in asked.split("-"))
-        return date(year, month, 1)
-    except ValueError:
-        return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+def _month(request: web.Request) -> date:
+    """The month asked (`?month=2027-02`), else (or when unreadable) last month."""
+    last_month = (local_today(request).replace(day=1) - timedelta(days=1)).replace(day=1)
+    return chosen_month(request, last_month) or last_month
 
 
 async def _structure(request: web.Request, staff: StaffContext) -> Structure:
@@ -68,9 +74,7 @@ def refusal_text(t: Translator, refused: InvoiceRefused) -> str:
 async def invoices_page(request: web.Request, staff: StaffContext) -> web.Response:
     """The month: what would be billed (not invoiced yet) and what was issued."""
     structure = await _structure(request, staff)
-    tz = ZoneInfo(structure.timezone)
-    today = request.app[CLOCK].now().astimezone(tz).date()
-    month = _month(request, today)
+    month = _month(request)
     async with request.app[DATABASE].reading() as db:
         bills = await month_bills(db, staff.structure_id, month.year, month.month)
         issued = await invoices_of_month(db, staff.structure_id, month.year, month.month)
@@ -89,7 +93,7 @@ async def invoices_page(request: web.Request, staff: StaffContext) -> web.Respon
             "pending": pending,
             "pending_total": sum(bill.total_cents for bill in pending),
             "issued": issued,
-            "can_issue": month_is_over(month.year, month.month, today),
+            "can_issue": month_is_over(month.year, month.month, local_today(request)),
             "basis": structure.invoice_basis,
             "message": request.query.get("issued"),
         },
@@ -177,17 +181,14 @@ def _day(line: dict) -> date | None:
 
 
 def _cents(text: str) -> int | None:
-    """ "12,50" or "12.50" euros as cents; None if it is not an amount."""
-    text = text.strip().replace("€", "").replace(" ", "").replace(",", ".")
-    if not text:
+    """ "12,50" or "12.50" euros as cents, 0 when empty; None if it is not an amount."""
+    if not text.strip():
         return 0
     try:
-        units, _, rest = text.partition(".")
-        if len(rest) > 2 or not units.isdigit() or (rest and not rest.isdigit()):
-            return None
-        return int(units) * 100 + int((rest + "00")[:2])
+        cents = parse_euros(text)
     except ValueError:
         return None
+    return cents if cents >= 0 else None
 
 
 @page("POST", r"/invoices/{invoice_id:\d{1,12}}/credit", role=StaffRole.MANAGER, name="credit")
@@ -241,51 +242,32 @@ async def pdf(request: web.Request, staff: StaffContext) -> web.StreamResponse:
     )
 
 
-def euros(cents: int) -> str:
-    """ "-12,50": what a French accounting spreadsheet reads as a number."""
-    units, rest = divmod(abs(cents), 100)
-    return f"{'-' if cents < 0 else ''}{units},{rest:02d}"
-
-
 @page("GET", "/invoices.csv", role=StaffRole.MANAGER, name="invoices_csv")
 async def invoices_csv(request: web.Request, staff: StaffContext) -> web.Response:
     """The month's invoices and credit notes for the accounts: number, date, household
     reference and name, kind, total in euros; `;`-separated, UTF-8 with a BOM."""
     t = translator(request)
-    structure = await _structure(request, staff)
-    tz = ZoneInfo(structure.timezone)
-    month = _month(request, request.app[CLOCK].now().astimezone(tz).date())
+    tz = request[ZONE]
+    month = _month(request)
     async with request.app[DATABASE].reading() as db:
         issued = await invoices_of_month(db, staff.structure_id, month.year, month.month)
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(
+    header = [
+        t._("Numéro"),
+        t._("Date"),
+        t._("Référence famille"),
+        t._("Nom"),
+        t._("Type"),
+        t._("Total (€)"),
+    ]
+    rows = [
         [
-            t._("Numéro"),
-            t._("Date"),
-            t._("Référence famille"),
-            t._("Nom"),
-            t._("Type"),
-            t._("Total (€)"),
+            invoice.number,
+            invoice.issued_at.astimezone(tz).date().isoformat(),
+            invoice.household_reference,
+            invoice.household_name,
+            t._("avoir") if invoice.kind is InvoiceKind.CREDIT_NOTE else t._("facture"),
+            plain_euros(invoice.total_cents),
         ]
-    )
-    for invoice in issued:
-        writer.writerow(
-            [
-                invoice.number,
-                invoice.issued_at.astimezone(tz).date().isoformat(),
-                invoice.household_reference,
-                invoice.household_name,
-                t._("avoir") if invoice.kind is InvoiceKind.CREDIT_NOTE else t._("facture"),
-                euros(invoice.total_cents),
-            ]
-        )
-    return web.Response(
-        body=("\ufeff" + out.getvalue()).encode("utf-8"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={
-            **PRIVATE,
-            "Content-Disposition": f'attachment; filename="factures-{month:%Y-%m}.csv"',
-        },
-    )
+        for invoice in issued
+    ]
+    return csv_response(f"factures-{month:%Y-%m}.csv", header, rows, PRIVATE)

@@ -2,66 +2,24 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 from aiohttp import web
 
-from booking.services.rosters import (
-    SessionRoster,
-    day_rosters,
-    session_roster,
-    structure_zone,
-)
+from booking.services.rosters import SessionRoster, day_rosters, session_roster
 from booking.services.staff_accounts import StaffContext
-from bot.staff.web import error_page, page, render, translator
-from bot.web.keys import CLOCK, DATABASE
+from bot.staff.web import (
+    chosen_day,
+    csv_response,
+    error_page,
+    local_today,
+    page,
+    render,
+    translator,
+)
+from bot.web.keys import DATABASE
 from dialogs.i18n import Translator
-
-#: What a spreadsheet would run as a formula (CSV injection): such cells get a quote first.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def csv_response(
-    filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
-) -> web.Response:
-    """A CSV French Excel opens as is: UTF-8 with a BOM, `;` between cells."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
-    return web.Response(
-        body=out.getvalue().encode("utf-8"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-async def local_today(request: web.Request, staff: StaffContext) -> date:
-    """Today in the structure's time zone."""
-    async with request.app[DATABASE].reading() as db:
-        zone = await structure_zone(db, staff.structure_id)
-    return request.app[CLOCK].now().astimezone(zone).date()
-
-
-def chosen_day(request: web.Request, today: date) -> date | None:
-    """`?day=YYYY-MM-DD`, today without it, None when unreadable."""
-    given = request.query.get("day", "").strip()
-    if not given:
-        return today
-    try:
-        return date.fromisoformat(given)
-    except ValueError:
-        return None
 
 
 def day_links(day: date, today: date) -> dict[str, date]:
@@ -79,7 +37,7 @@ def _session_id(request: web.Request) -> int:
 
 @page("GET", "/today", name="today")
 async def today_page(request: web.Request, staff: StaffContext) -> web.Response:
-    today = await local_today(request, staff)
+    today = local_today(request)
     day = chosen_day(request, today)
     if day is None:
         return error_page(request, 400, translator(request)._("Date illisible."))
@@ -140,7 +98,7 @@ def csv_rows(t: Translator, day: date, rosters: Iterable[SessionRoster]) -> Iter
 @page("GET", "/today.csv", name="today_csv")
 async def today_csv(request: web.Request, staff: StaffContext) -> web.Response:
     t = translator(request)
-    day = chosen_day(request, await local_today(request, staff))
+    day = chosen_day(request, local_today(request))
     if day is None:
         return error_page(request, 400, t._("Date illisible."))
     async with request.app[DATABASE].reading() as db:

@@ -3,7 +3,6 @@ or a whole day) and when booking opens (an activity's opening and its waves)."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from booking.models import StaffRole
+from booking.money import parse_euros, plain_euros
 from booking.services import staff_sessions as service
 from booking.services.staff_accounts import StaffContext
 from booking.services.staff_sessions import SessionRefusal, SessionRefused
@@ -19,7 +19,6 @@ from bot.web.keys import CLOCK, DATABASE
 from dialogs.i18n import Translator
 
 MAX_DAYS = 92  # the list's longest period
-MONEY = re.compile(r"^\s*(\d{1,6})(?:[.,](\d{1,2}))?\s*(?:€)?\s*$")
 
 
 class BadInput(ValueError):
@@ -51,11 +50,14 @@ def parse_int(value: str | None) -> int:
 
 
 def parse_cents(value: str | None) -> int:
-    """ "12", "12,5", "12.50 €" → 1250."""
-    found = MONEY.match(value or "")
-    if found is None:
+    """ "12", "12,5", "12.50 €" → 1250; a price is never negative nor a million euros."""
+    try:
+        cents = parse_euros(value or "")
+    except ValueError:
+        raise BadInput("price") from None
+    if not 0 <= cents < 100_000_000:
         raise BadInput("price")
-    return int(found.group(1)) * 100 + int((found.group(2) or "0").ljust(2, "0"))
+    return cents
 
 
 def parse_moment(value: str | None, tz: ZoneInfo) -> datetime | None:
@@ -67,10 +69,6 @@ def parse_moment(value: str | None, tz: ZoneInfo) -> datetime | None:
     except ValueError:
         raise BadInput("moment") from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
-
-
-def cents_field(cents: int) -> str:
-    return f"{cents // 100},{cents % 100:02d}"
 
 
 def refusal_text(t: Translator, error: SessionRefused | BadInput) -> str:
@@ -236,7 +234,7 @@ async def _detail(
             "session": row.session,
             "starts": _local(row.session.starts_at, tz),
             "ends": _local(row.session.ends_at, tz),
-            "price": cents_field(row.session.price_cents),
+            "price": plain_euros(row.session.price_cents),
             "error": error,
             "done": request.query.get("done", ""),
             "count": _count(request),

@@ -9,9 +9,12 @@ The parsed form is `request[FORM]`.
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
+import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -138,6 +141,67 @@ def render(
     if "lang" in request.query and request.query["lang"] in ("fr", "en"):
         _cookie(request, response, LANGUAGE_COOKIE, request.query["lang"])
     return response
+
+
+#: What a spreadsheet would run as a formula (CSV injection): such cells get a quote first.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_NUMBER = re.compile(r"^-?\d+(?:[.,]\d+)?$")  # "-3,35": a credit note's total, not a formula
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def csv_response(
+    filename: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """A CSV French Excel opens as is: UTF-8 with a BOM, `;` between cells, no cell read as
+    a formula."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_cell(value) for value in row] for row in rows)
+    return web.Response(
+        body=out.getvalue().encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})},
+    )
+
+
+def local_today(request: web.Request) -> date:
+    """Today on the staff's structure's clock (its time zone, read by the guard)."""
+    return request.app[CLOCK].now().astimezone(request[ZONE]).date()
+
+
+def chosen_day(request: web.Request, today: date) -> date | None:
+    """`?day=YYYY-MM-DD`, today without it, None when unreadable."""
+    given = request.query.get("day", "").strip()
+    if not given:
+        return today
+    try:
+        return date.fromisoformat(given)
+    except ValueError:
+        return None
+
+
+def chosen_month(request: web.Request, default: date) -> date | None:
+    """`?month=YYYY-MM` as its first day, `default`'s month without it, None when unreadable."""
+    given = request.query.get("month", "").strip()
+    if not given:
+        return default.replace(day=1)
+    found = _MONTH.match(given)
+    if found is None or not 1 <= int(found.group(2)) <= 12:
+        return None
+    return date(int(found.group(1)), int(found.group(2)), 1)
 
 
 def error_page(request: web.Request, status: int, message: str) -> web.Response:
