@@ -16,6 +16,7 @@ from booking.demo import load_demo
 from booking.migrate import upgrade
 from bot.app import build_app
 from bot.settings import Settings
+from tests.conftest import PINNED_NOW, _run_in_thread
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -64,6 +65,25 @@ async def chromium(chromium_path: Path) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@pytest.fixture(scope="session")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A migrated SQLite file holding the demo town at the pinned time, built once a run (a
+    test copies it: `path.write_bytes(demo_file)`)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+
+    async def load() -> None:
+        database = Database.from_url(url)
+        try:
+            assert await load_demo(database, PINNED_NOW)
+        finally:
+            await database.dispose()
+
+    _run_in_thread(load)
+    return path.read_bytes()
 
 
 @pytest.fixture

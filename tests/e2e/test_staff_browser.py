@@ -23,8 +23,7 @@ from sqlalchemy import func, select
 
 from booking.clock import PARIS, FrozenClock
 from booking.db import Database
-from booking.demo import CANTEEN_FAMILIES, STAFF_PASSWORD, load_demo
-from booking.migrate import upgrade
+from booking.demo import CANTEEN_FAMILIES, STAFF_PASSWORD
 from booking.models import (
     Activity,
     Attendance,
@@ -42,7 +41,7 @@ from bot.app import build_app
 from bot.notify.worker import OutboxWorker
 from bot.settings import Settings
 from bot.web.keys import OUTBOX
-from tests.conftest import PINNED_NOW, _run_in_thread
+from tests.conftest import PINNED_NOW
 from tests.e2e.test_webchat_browser import LAST_BOT_ID, Chat
 
 if TYPE_CHECKING:
@@ -79,24 +78,6 @@ class Town:
     async def deliver(self) -> None:
         while await self.outbox.run_once():
             pass
-
-
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """A migrated SQLite file holding the demo town at the pinned time, built once."""
-    path = tmp_path_factory.mktemp("staff-demo") / "demo.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    upgrade(url)
-
-    async def load() -> None:
-        database = Database.from_url(url)
-        try:
-            assert await load_demo(database, PINNED_NOW)
-        finally:
-            await database.dispose()
-
-    _run_in_thread(load)
-    return path.read_bytes()
 
 
 @pytest.fixture

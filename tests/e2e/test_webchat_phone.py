@@ -22,12 +22,10 @@ from sqlalchemy import update
 
 from booking.clock import FrozenClock
 from booking.db import Database
-from booking.demo import load_demo
-from booking.migrate import upgrade
 from booking.models import Guardian
 from bot.app import build_app
 from bot.settings import Settings
-from tests.conftest import PINNED_NOW, _run_in_thread
+from tests.conftest import PINNED_NOW
 from tests.e2e.test_webchat_browser import LAST_BOT_ID, TIMEOUT_MS, Chat
 
 if TYPE_CHECKING:
@@ -57,24 +55,6 @@ FIRST_NEW = """(after) => {
 class Server:
     url: str
     database: Database
-
-
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """A migrated SQLite file holding the demo town at the pinned time, built once."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    upgrade(url)
-
-    async def load() -> None:
-        database = Database.from_url(url)
-        try:
-            assert await load_demo(database, PINNED_NOW)
-        finally:
-            await database.dispose()
-
-    _run_in_thread(load)
-    return path.read_bytes()
 
 
 @pytest.fixture
