@@ -70,6 +70,11 @@ def _normal(login: str) -> str:
     return login.strip().lower()
 
 
+def valid_login(login: str) -> bool:
+    """A staff login: 1 to 64 characters, no space (compare it `_normal`-ised)."""
+    return 0 < len(login) <= 64 and not any(c.isspace() for c in login)
+
+
 def _login_key(login: str) -> str:
     return "staff:" + hashlib.sha256(_normal(login)[:64].encode()).hexdigest()[:40]
 
@@ -96,8 +101,8 @@ async def add_staff(
 ) -> StaffMember:
     """Create a staff account; the login is unique across structures (and case)."""
     login = _normal(login)
-    if not login or len(login) > 64:
-        raise Refused(Refusal.BAD_CREDENTIALS, attempts_left=None)
+    if not valid_login(login):
+        raise ValueError(f"not a staff login: {login!r}")
     taken = await db.scalar(select(StaffMember.id).where(func.lower(StaffMember.login) == login))
     if taken is not None:
         raise ValueError(f"the staff login {login!r} is taken")

@@ -28,7 +28,12 @@ from booking.catalogue_file import (
 from booking.models import StaffAudit, StaffMember, StaffRole, StaffSession, Structure
 from booking.passwords import hash_password, off_loop
 from booking.services.accounts import MIN_PASSWORD_LENGTH, password_refusal
-from booking.services.staff_accounts import StaffContext, add_staff, record_staff_change
+from booking.services.staff_accounts import (
+    StaffContext,
+    add_staff,
+    record_staff_change,
+    valid_login,
+)
 
 INVOICE_BASES = ("bookings", "attendance")
 
@@ -125,7 +130,7 @@ async def create_staff(
         AdminRefused: BAD_LOGIN, LOGIN_TAKEN or WEAK_PASSWORD; nothing was written.
     """
     login = login.strip().lower()
-    if not login or len(login) > 64 or any(c.isspace() for c in login):
+    if not valid_login(login):
         raise AdminRefused(AdminRefusal.BAD_LOGIN)
     if password:
         if password_refusal(password) is not None:
