@@ -52,6 +52,7 @@ class StaffContext:
     login: str
     name: str
     role: StaffRole
+    timezone: str = "Europe/Paris"  # the structure's: the staff read instants on its clock
 
     @property
     def actor(self) -> Actor:
@@ -62,8 +63,8 @@ class StaffContext:
         return self.role.allows(role)
 
     @classmethod
-    def of(cls, member: StaffMember) -> StaffContext:
-        return cls(member.id, member.structure_id, member.login, member.name, member.role)
+    def of(cls, member: StaffMember, timezone: str = "Europe/Paris") -> StaffContext:
+        return cls(member.id, member.structure_id, member.login, member.name, member.role, timezone)
 
 
 def _normal(login: str) -> str:
@@ -191,17 +192,19 @@ async def staff_session(
         return None
     row = (
         await db.execute(
-            select(StaffSession, StaffMember)
+            select(StaffSession, StaffMember, Structure.timezone)
             .join(StaffMember, StaffMember.id == StaffSession.staff_id)
+            .join(Structure, Structure.id == StaffMember.structure_id)
             .where(StaffSession.token_hash == _digest(token), StaffSession.ended_at.is_(None))
         )
     ).first()
     if row is None:
         return None
-    session, member = row
+    session, member, timezone = row
     if member.disabled_at is not None or session.last_seen_at < now - idle:
         return None
-    return StaffContext.of(member), session.id, session.csrf_token, session.last_seen_at
+    staff = StaffContext.of(member, timezone)
+    return staff, session.id, session.csrf_token, session.last_seen_at
 
 
 async def touch_staff_session(db: AsyncSession, session_id: int, now: datetime) -> None:

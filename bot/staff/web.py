@@ -27,7 +27,6 @@ from multidict import MultiDictProxy
 
 from booking.models import StaffRole
 from booking.refusals import Refused
-from booking.services.rosters import structure_zone
 from booking.services.staff_accounts import (
     StaffContext,
     authenticate_staff,
@@ -219,14 +218,13 @@ def guard(item: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         idle = timedelta(minutes=request.app[SETTINGS].staff_idle_minutes)
         async with request.app[DATABASE].reading() as db:
             found = await staff_session(db, request.cookies.get(STAFF_COOKIE), now, idle)
-            if found is not None:
-                request[ZONE] = await structure_zone(db, found[0].structure_id)
         if found is None:
             if request.method == "GET":
                 return redirect(f"{PREFIX}/login?next={quote(request.path_qs)}")
             return redirect(f"{PREFIX}/login")
         staff, session_id, csrf, last_seen = found
         request[STAFF] = staff
+        request[ZONE] = ZoneInfo(staff.timezone)
         request[CSRF] = csrf
         if not staff.may(item.role):
             t = translator(request)
